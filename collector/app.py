@@ -1,0 +1,253 @@
+"""Builds the collector: the lean edge in front of a FastAPI app, resources in the lifespan.
+
+Resources live on one AsyncExitStack (STYLE.md §6): AWS clients, the property cache, the
+group-commit sink and the filtered-traffic counters. On shutdown the exit stack unwinds in
+reverse: intake stops, counters flush, the sink drains every queued hit into Kinesis, and
+only then do the clients close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from collector import collect, ua
+from collector.edge import ROUTES, ClientGone, Edge, Runtime, dispatch
+from collector.filtered import FilteredCounters
+from collector.http import RawRequest, problem
+from collector.ingest import Ingest
+from collector.metrics import Metrics
+from collector.properties import PropertyCache, PropertyLookup
+from collector.settings import CollectorSettings
+from collector.sink import BatchWriter, GroupCommitSink, KinesisWriter, PutRecordsClient
+from lambdalytics import aws
+from lambdalytics.properties import PropertyStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Overrides:
+    """Seams for tests and benchmarks; production passes none of them."""
+
+    writer: BatchWriter | None = None  # e.g. NullWriter: no Kinesis at all
+    properties: PropertyLookup | None = None  # e.g. a fixed in-memory lookup
+    wrap_kinesis: Callable[[Any], PutRecordsClient] | None = None  # fault injection
+
+
+class Readiness:
+    """Caches the last dependency check for a second, so probes cannot hammer AWS."""
+
+    def __init__(self) -> None:
+        self.check: Callable[[], Any] | None = None
+        self._last: tuple[float, dict[str, str]] | None = None
+
+    async def status(self) -> dict[str, str]:
+        if self._last is not None and time.monotonic() - self._last[0] < 1.0:
+            return self._last[1]
+        result: dict[str, str] = {}
+        if self.check is not None:
+            result = await self.check()
+        self._last = (time.monotonic(), result)
+        return result
+
+
+def create_app(settings: CollectorSettings, overrides: Overrides | None = None) -> Edge:
+    overrides = overrides or Overrides()
+    metrics = Metrics()
+    runtime = Runtime(settings.max_body_bytes)
+    readiness = Readiness()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            await _start(stack, settings, overrides, metrics, runtime, readiness)
+            yield
+            runtime.draining = True
+            log.info("collector draining")
+
+    api = FastAPI(
+        title="Lambdalytics collector",
+        version="0.1.0",
+        summary="Google Analytics compatible hit collector",
+        lifespan=lifespan,
+    )
+    _routes(api, runtime, metrics, readiness)
+    return Edge(runtime, api, fast_path=settings.fast_path)
+
+
+async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: Overrides,
+                 metrics: Metrics, runtime: Runtime, readiness: Readiness) -> None:
+    res = settings.resources
+    session = aws.session()
+    checks: dict[str, Callable[[], Any]] = {}
+
+    if overrides.properties is not None:
+        lookup: PropertyLookup = overrides.properties
+    else:
+        ddb = await stack.enter_async_context(aws.client(session, "dynamodb", settings))
+        lookup = PropertyStore(ddb, res.properties.name)
+        checks["properties_table"] = lambda: ddb.describe_table(TableName=res.properties.name)
+
+    if overrides.writer is not None:
+        writer = overrides.writer
+    else:
+        # no SDK retries: the sink retries only the failed entries, within its own budget
+        kinesis = await stack.enter_async_context(
+            aws.client(session, "kinesis", settings, aws.config(max_attempts=1, read_timeout=5)))
+        client: PutRecordsClient = kinesis
+        if overrides.wrap_kinesis is not None:
+            client = overrides.wrap_kinesis(kinesis)
+        writer = KinesisWriter(client, res.stream.name)
+        checks["stream"] = lambda: kinesis.describe_stream_summary(StreamName=res.stream.name)
+
+    sink = GroupCommitSink(writer, settings.sink_limits(), metrics)
+    metrics.track_queue(lambda: sink.depth)
+    await sink.start()
+    stack.push_async_callback(_drain, sink, settings.drain_timeout_s)
+    counters = FilteredCounters(sink, interval=settings.filtered_flush_s)
+    await counters.start()
+    stack.push_async_callback(counters.close)  # runs before the sink drains
+    cache = PropertyCache(lookup, ttl=settings.property_ttl_s,
+                          negative_ttl=settings.property_negative_ttl_s,
+                          stale_for=settings.property_stale_s, metrics=metrics)
+    runtime.ingest = Ingest(sink, cache, counters, metrics)
+
+    async def check() -> dict[str, str]:
+        out = {}
+        for name, call in checks.items():
+            try:
+                await asyncio.wait_for(call(), 2.0)
+                out[name] = "ok"
+            except Exception as exc:
+                out[name] = f"unavailable: {type(exc).__name__}"
+        return out
+
+    readiness.check = check
+    log.info("collector started", extra={"stream": res.stream.name,
+                                         "properties_table": res.properties.name})
+
+
+async def _drain(sink: GroupCommitSink, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(sink.close(), timeout)
+    except TimeoutError:
+        log.error("sink did not drain within %.0fs; %d records not confirmed", timeout, sink.depth)
+    else:
+        log.info("sink drained")
+
+
+# --- FastAPI routes: health, metrics, and the documented hit endpoints ----------------------
+
+
+def _ua_parameters() -> list[dict[str, Any]]:
+    common = [("v", "Protocol version, always 1", True), ("tid", "Tracking id UA-XXXX-Y", True),
+              ("cid", "Client id (or uid)", False), ("uid", "User id", False),
+              ("t", "Hit type: " + ", ".join(ua.REQUIRED), True),
+              ("z", "Cache buster; also the hit's retry nonce", False),
+              ("qt", "Queue time in ms (≤ 4 h)", False)]
+    out = [{"name": n, "in": "query", "required": False, "description": d + (" (required)" if r else ""),
+            "schema": {"type": "string"}} for n, d, r in common]
+    out += [{"name": name, "in": "query", "required": False, "schema": {"type": "string"},
+             "description": f"{spec.field} ({spec.kind.value}"
+                            + (f", ≤ {spec.max_len} bytes)" if spec.max_len else ")")}
+            for name, spec in ua.PARAMS.items()]
+    return out
+
+
+_PAYLOAD_BODY = {
+    "required": False,
+    "content": {
+        "application/x-www-form-urlencoded": {"schema": {"type": "string"}},
+        "text/plain": {"schema": {"type": "string"}},
+    },
+    "description": "the payload as a URL-encoded query (read whatever the Content-Type)",
+}
+
+
+def _routes(api: FastAPI, runtime: Runtime, metrics: Metrics, readiness: Readiness) -> None:
+    @api.get("/healthz", tags=["operations"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/readyz", tags=["operations"], summary="Readiness: Kinesis and the properties table",
+             responses={503: {"description": "a dependency is unreachable"}})
+    async def readyz() -> JSONResponse:
+        if runtime.ingest is None or runtime.draining:
+            return JSONResponse({"status": "not ready"}, status_code=503)
+        checks = await readiness.status()
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                            status_code=200 if ready else 503)
+
+    @api.get("/metrics", tags=["operations"], summary="Prometheus metrics",
+             response_class=Response)
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def hit_route(request: Request) -> Response:
+        try:
+            raw = await _from_starlette(request, runtime.max_body_bytes)
+        except ClientGone:
+            return Response(status_code=499)
+        if raw is None:
+            resp = problem(413, "Content Too Large", "the body is over the collector's cap")
+        else:
+            resp = await dispatch(runtime, raw)
+        return Response(resp.body, status_code=resp.status,
+                        headers={k.decode(): v.decode("latin-1") for k, v in resp.headers},
+                        media_type=resp.content_type.decode() if resp.content_type else None)
+
+    descriptions = {
+        "/collect": "Universal Analytics hit (Measurement Protocol v1)",
+        "/r/collect": "Universal Analytics hit, as analytics.js sends it (beacon)",
+        "/j/collect": "Universal Analytics hit, as analytics.js sends it (XHR)",
+        "/batch": "Up to 20 Universal Analytics hits, one payload per line (≤ 16 KB)",
+        "/debug/collect": "Validate a hit: Google's hitParsingResult JSON, nothing recorded",
+    }
+    ok = {200: {"description": "received (valid or not, as Google answers)",
+                "content": {"image/gif": {}, "text/plain": {}, "application/json": {}}},
+          413: {"description": "over the collector's hard size cap"},
+          503: {"description": "Kinesis could not take the hit; retry after Retry-After"}}
+    for path, (methods, _handler) in ROUTES.items():
+        api.add_api_route(
+            path, hit_route, methods=sorted(methods | {"OPTIONS"}), tags=["collection"],
+            summary=descriptions[path], response_class=Response, responses=ok,  # type: ignore[arg-type]
+            openapi_extra={"parameters": _ua_parameters(), "requestBody": _PAYLOAD_BODY},
+            name=f"hit {path}",
+        )
+
+
+async def _from_starlette(request: Request, limit: int) -> RawRequest | None:
+    body = b""
+    if request.method != "GET":
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    return None
+                chunks.append(chunk)
+        except Exception as exc:  # starlette's ClientDisconnect
+            raise ClientGone from exc
+        body = b"".join(chunks)
+    return RawRequest(
+        method=request.method, path=request.url.path, query=request.scope["query_string"],
+        body=body, received=time.time(),
+        client_ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent", ""), origin=request.headers.get("origin"),
+        headers={k: v for k, v in request.scope["headers"]},
+    )
+
+
+__all__ = ["Overrides", "collect", "create_app"]

@@ -1,0 +1,188 @@
+"""Universal Analytics endpoints: /collect (/r/collect, /j/collect), /batch, /debug/collect.
+
+Answers as DESIGN.md's table: a 2xx for every hit Google would take the request for (valid
+or not); invalid, unknown-property and disabled-property hits are counted by reason and not
+forwarded; 503 + Retry-After when Kinesis cannot take them; /debug/collect explains every
+problem of every hit in Google's ``hitParsingResult`` format and never forwards anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import orjson
+from fast_query_parsers import parse_query_string
+
+from collector import ua
+from collector.errors import Unavailable
+from collector.http import GIF, NO_CACHE, RawRequest, Response, cors
+from collector.ingest import (
+    BATCH_TOO_LARGE,
+    INVALID_HIT,
+    TOO_LARGE,
+    Ingest,
+)
+from collector.privacy import truncate_ip
+from lambdalytics import hit as hitmod
+
+MAX_POST_BYTES = 8192  # one payload
+MAX_GET_URL_BYTES = 8000  # the whole encoded URL of a GET
+MAX_BATCH_HITS = 20
+MAX_BATCH_BYTES = 16 * 1024
+PROTOCOL = "ua"
+
+COLLECT_PATHS = frozenset({"/collect", "/r/collect", "/j/collect"})
+BATCH_PATH = "/batch"
+DEBUG_PATH = "/debug/collect"
+
+
+def payloads(request: RawRequest) -> tuple[list[bytes], str | None]:
+    """The hit payloads of a request, and the size problem that invalidates all of them."""
+    if request.path == BATCH_PATH:
+        lines = [line for line in request.body.split(b"\n") if line.strip()]
+        if len(lines) > MAX_BATCH_HITS:
+            return lines, f"A batch holds at most {MAX_BATCH_HITS} hits; this one has {len(lines)}."
+        if len(request.body) > MAX_BATCH_BYTES:
+            return lines, (f"A batch is at most {MAX_BATCH_BYTES} bytes; this one has "
+                           f"{len(request.body)}.")
+        return lines, None
+    if request.method == "POST" and request.body:
+        if len(request.body) > MAX_POST_BYTES:
+            return [request.body], (f"The payload is {len(request.body)} bytes; at most "
+                                    f"{MAX_POST_BYTES} are allowed.")
+        return [request.body], None
+    url_bytes = len(request.path) + 1 + len(request.query)
+    if url_bytes > MAX_GET_URL_BYTES:
+        return [request.query], (f"The URL is {url_bytes} bytes; at most {MAX_GET_URL_BYTES} "
+                                 "are allowed.")
+    return [request.query], None
+
+
+def _pairs(payload: bytes) -> list[tuple[str, str]]:
+    return parse_query_string(payload.strip(b"\r"), "&")
+
+
+def _hit_id(pairs: list[tuple[str, str]], parsed: ua.ParsedHit) -> str:
+    """Deterministic from the nonce z and the payload (less qt, which a retry may update)."""
+    if not parsed.nonce:
+        return hitmod.random_hit_id()
+    return hitmod.derived_hit_id("ua", *(f"{k}={v}" for k, v in pairs if k != "qt"))
+
+
+def _fields(parsed: ua.ParsedHit, pairs: list[tuple[str, str]], request: RawRequest,
+            property_id: str) -> dict[str, Any]:
+    fields = parsed.fields
+    fields["hit_id"] = _hit_id(pairs, parsed)
+    fields["received_time"] = hitmod.utc_ms(request.received)
+    fields["event_time"] = hitmod.utc_ms(request.received - parsed.queue_time_ms / 1000)
+    fields["property_id"] = property_id
+    fields["tracking_id"] = parsed.tracking_id
+    fields["protocol"] = PROTOCOL
+    ip = parsed.ip_override or request.client_ip
+    if ip:
+        fields["ip_truncated"] = truncate_ip(ip)
+    fields["ip_anonymized"] = parsed.anonymize_ip
+    return fields
+
+
+async def handle(ingest: Ingest, request: RawRequest) -> Response:
+    """/collect, /r/collect, /j/collect and /batch."""
+    raw, size_problem = payloads(request)
+    if size_problem is not None:
+        reason = BATCH_TOO_LARGE if request.path == BATCH_PATH else TOO_LARGE
+        for payload in raw or [b""]:
+            ingest.filtered(PROTOCOL, None, _claimed_tid(payload), reason)
+        return _ok(request)
+    futures: list[asyncio.Future[None]] = []
+    try:
+        for payload in raw:
+            pairs = _pairs(payload)
+            parsed = ua.parse(pairs)
+            if not parsed.valid:
+                ingest.filtered(PROTOCOL, None, parsed.tracking_id, INVALID_HIT)
+                continue
+            verdict = await ingest.check(parsed.tracking_id)
+            if verdict.reason is not None:
+                pid = verdict.property.property_id if verdict.property else None
+                ingest.filtered(PROTOCOL, pid, parsed.tracking_id, verdict.reason)
+                continue
+            assert verdict.property is not None
+            fields = _fields(parsed, pairs, request, verdict.property.property_id)
+            futures.append(ingest.submit(fields))
+    except Unavailable as exc:
+        # hits queued before the refusal still go to Kinesis; the client will retry the
+        # request, and their deterministic ids (z) let the archiver drop the copies
+        ingest.refused(PROTOCOL, type(exc).__name__)
+        return _unavailable(request, exc)
+    try:
+        await ingest.wait(PROTOCOL, futures)
+    except Unavailable as exc:
+        return _unavailable(request, exc)
+    return _ok(request)
+
+
+def _claimed_tid(payload: bytes) -> str:
+    start = payload.find(b"tid=")
+    if start < 0 or (start > 0 and payload[start - 1:start] != b"&"):
+        return ""
+    end = payload.find(b"&", start)
+    return payload[start + 4:end if end >= 0 else None][:64].decode("ascii", "replace")
+
+
+def _ok(request: RawRequest) -> Response:
+    if request.method == "GET":
+        return cors(request, Response(200, GIF, b"image/gif", list(NO_CACHE)))
+    return cors(request, Response(200, b"", b"text/plain; charset=utf-8", list(NO_CACHE)))
+
+
+def _unavailable(request: RawRequest, exc: Unavailable) -> Response:
+    return cors(request, Response(503, b"Service Unavailable\n", b"text/plain; charset=utf-8",
+                                  [(b"retry-after", str(exc.retry_after).encode())]))
+
+
+async def debug(ingest: Ingest, request: RawRequest) -> Response:
+    """/debug/collect: every problem of every hit, Google's JSON, nothing forwarded."""
+    raw, size_problem = payloads(request)
+    results: list[dict[str, Any]] = []
+    for payload in raw:
+        text = payload.decode("utf-8", "replace")
+        messages: list[ua.Message] = []
+        if size_problem is not None:
+            messages.append(ua.Message("ERROR", "VALUE_OUT_OF_BOUNDS", size_problem))
+        else:
+            parsed = ua.parse(_pairs(payload))
+            messages.extend(parsed.messages)
+            if parsed.valid:
+                try:
+                    verdict = await ingest.check(parsed.tracking_id)
+                except Unavailable as exc:
+                    return _unavailable(request, exc)
+                if verdict.reason is not None:
+                    messages.append(_property_message(parsed.tracking_id, verdict.reason))
+            ip = parsed.ip_override or request.client_ip
+            if parsed.anonymize_ip and ip and (masked := truncate_ip(ip)):
+                messages.append(ua.Message(
+                    "INFO", "VALUE_MODIFIED",
+                    f"IP Address from this hit was anonymized to {masked}.", "aip"))
+        valid = not any(m.type == "ERROR" for m in messages)
+        results.append({"valid": valid, "hit": f"{request.path}?{text}",
+                        "parserMessage": [m.json() for m in messages]})
+    n = len(results)
+    body = {
+        "hitParsingResult": results,
+        "parserMessage": [{"messageType": "INFO",
+                           "description": f"Found {n} hit{'s' if n != 1 else ''} in the request."}],
+    }
+    return cors(request, Response(200, orjson.dumps(body), b"application/json; charset=utf-8",
+                                  list(NO_CACHE)))
+
+
+def _property_message(tracking_id: str, reason: str) -> ua.Message:
+    if reason == "disabled_property":
+        what = "belongs to a disabled property"
+    else:
+        what = "is not registered with this collector"
+    return ua.Message("ERROR", "VALUE_INVALID",
+                      f"The value provided for parameter 'tid' ({tracking_id}) {what}; the hit "
+                      f"is not recorded. {ua.HELP.format(p='tid')}", "tid")

@@ -1,0 +1,87 @@
+"""Protocol-independent tail of every hit: property check, canonical Hit, sink, counting."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from collector.errors import SinkUnavailable, Unavailable
+from lambdalytics import hit as hitmod
+
+if TYPE_CHECKING:
+    from collector.filtered import FilteredCounters
+    from collector.metrics import Metrics
+    from collector.properties import PropertyCache
+    from collector.sink import GroupCommitSink
+    from lambdalytics.properties import Property
+
+UNKNOWN_PROPERTY = "unknown_property"
+DISABLED_PROPERTY = "disabled_property"
+INVALID_HIT = "invalid_hit"
+TOO_LARGE = "payload_too_large"
+BATCH_TOO_LARGE = "batch_too_large"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether a claimed tracking id may be forwarded, and if not, why."""
+
+    property: Property | None
+    reason: str | None  # None = forward
+
+
+class Ingest:
+    def __init__(self, sink: GroupCommitSink, properties: PropertyCache,
+                 counters: FilteredCounters, metrics: Metrics) -> None:
+        self.sink = sink
+        self.properties = properties
+        self.counters = counters
+        self.metrics = metrics
+
+    async def check(self, tracking_id: str) -> Verdict:
+        """Raises PropertiesUnavailable when the table is down and nothing is cached."""
+        prop = await self.properties.resolve(tracking_id)
+        if prop is None:
+            return Verdict(None, UNKNOWN_PROPERTY)
+        if not prop.enabled:
+            return Verdict(prop, DISABLED_PROPERTY)
+        return Verdict(prop, None)
+
+    def filtered(self, protocol: str, property_id: str | None, tracking_id: str, reason: str,
+                 n: int = 1) -> None:
+        self.counters.add(property_id, tracking_id, reason, n)
+        self.metrics.hits_filtered.labels(protocol, reason).inc(n)
+
+    def refused(self, protocol: str, reason: str, n: int = 1) -> None:
+        self.metrics.hits_refused.labels(protocol, reason).inc(n)
+
+    def submit(self, fields: dict[str, Any]) -> asyncio.Future[None]:
+        """Queue one hit; the future resolves once it is in Kinesis. Raises Overloaded."""
+        hit = hitmod.Hit(**fields)
+        key = hit.client_id or hit.user_id or hit.hit_id
+        return self.sink.put(hitmod.encode(hit), key)
+
+    async def wait(self, protocol: str, futures: list[asyncio.Future[None]]) -> None:
+        """Wait until every hit is in Kinesis; raises SinkUnavailable if any is not."""
+        if not futures:
+            return
+        if len(futures) == 1:
+            results: list[BaseException | None] = []
+            try:
+                await futures[0]
+                results.append(None)
+            except Unavailable as exc:
+                results.append(exc)
+        else:
+            results = await asyncio.gather(*futures, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        accepted = len(results) - len(failed)
+        if accepted:
+            self.metrics.accepted(protocol, accepted)
+        if failed:
+            self.refused(protocol, "sink_unavailable", len(failed))
+            first = failed[0]
+            if isinstance(first, Unavailable):
+                raise first
+            raise SinkUnavailable(str(first))

@@ -1,0 +1,37 @@
+"""Collector settings: built once in the entrypoint (or from keyword arguments in tests)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from collector.sink import SinkLimits
+from lambdalytics.settings import CommonSettings
+
+
+class CollectorSettings(CommonSettings):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(
+        64 * 1024, ge=16 * 1024,
+        description="hard cap on a request body or query: past it, 413 without reading on",
+    )
+    sink_max_in_flight: int = Field(4, ge=1, le=64, description="PutRecords calls at once (1 on moto)")
+    sink_linger_ms: float = Field(10.0, ge=0, le=1000)
+    sink_max_queued: int = Field(20_000, ge=1)
+    sink_retry_budget_s: float = Field(3.0, gt=0, le=60)
+    retry_after_s: int = Field(5, ge=1)
+    property_ttl_s: float = Field(60.0, gt=0)
+    property_negative_ttl_s: float = Field(30.0, gt=0)
+    property_stale_s: float = Field(3600.0, ge=0)
+    filtered_flush_s: float = Field(10.0, gt=0)
+    fast_path: bool = Field(True, description="serve the hit endpoints from the lean ASGI path")
+    drain_timeout_s: float = Field(20.0, gt=0, description="longest a shutdown waits to drain")
+
+    def sink_limits(self) -> SinkLimits:
+        return SinkLimits(
+            linger=self.sink_linger_ms / 1000,
+            max_in_flight=self.sink_max_in_flight,
+            max_queued=self.sink_max_queued,
+            retry_budget=self.sink_retry_budget_s,
+            retry_after=self.retry_after_s,
+        )

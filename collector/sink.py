@@ -1,0 +1,275 @@
+"""Group commit into Kinesis: a request waits for the PutRecords call that carries its hit.
+
+``GroupCommitSink.put`` enqueues one record and returns a future. A batcher task opens a
+batch at the first waiting record and closes it at ``max_records``, ``max_bytes`` or
+``linger`` seconds; at most ``max_in_flight`` calls run at once (1 against moto, which loses
+records under concurrent PutRecords), and while they run the next batch fills up. Only the
+failed entries of a call are re-sent, with full-jitter backoff, until the record's retry
+budget is spent; then its future fails with :class:`SinkUnavailable` (→ 503). A bounded
+queue refuses new records with :class:`Overloaded` instead of growing memory. ``close``
+stops intake, drains everything queued, and waits for calls in flight — before the Kinesis
+client itself is closed (the lifespan's exit stack orders that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from collector.errors import (
+    Overloaded,
+    RetryableWriteError,
+    SinkUnavailable,
+    TerminalWriteError,
+    WriteError,
+)
+
+if TYPE_CHECKING:
+    from collector.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+KINESIS_MAX_RECORDS = 500
+KINESIS_MAX_BYTES = 5 * 1024 * 1024
+KINESIS_MAX_KEY = 256
+
+RETRYABLE_CODES = frozenset({
+    "ProvisionedThroughputExceededException", "InternalFailure", "ServiceUnavailable",
+    "ThrottlingException", "LimitExceededException", "KMSThrottlingException",
+    "InternalServerError", "RequestTimeout", "SlowDown",
+})
+
+
+@dataclass(frozen=True, slots=True)
+class SinkLimits:
+    max_records: int = KINESIS_MAX_RECORDS
+    max_bytes: int = KINESIS_MAX_BYTES
+    linger: float = 0.010  # seconds a batch waits to fill once it has a first record
+    max_in_flight: int = 4  # PutRecords calls at once (use 1 against moto)
+    max_queued: int = 20_000  # records waiting for a call: past this, Overloaded
+    retry_budget: float = 3.0  # seconds from enqueue until a record is given up (→ 503)
+    backoff_base: float = 0.05
+    backoff_cap: float = 1.0
+    retry_after: int = 5  # seconds suggested to refused clients
+
+
+class BatchWriter(Protocol):
+    """Writes one batch; returns the indices of entries that failed and may be retried."""
+
+    async def write(self, records: Sequence[tuple[bytes, str]]) -> list[int]: ...
+
+
+class PutRecordsClient(Protocol):
+    """The one Kinesis call the writer uses (the real aiobotocore client satisfies it)."""
+
+    async def put_records(self, *, Records: Any, StreamName: str) -> Any: ...
+
+
+class KinesisWriter:
+    """Adapter: PutRecords on one stream, botocore errors translated into our tree."""
+
+    def __init__(self, client: PutRecordsClient, stream: str) -> None:
+        self._client = client
+        self._stream = stream
+
+    async def write(self, records: Sequence[tuple[bytes, str]]) -> list[int]:
+        try:
+            resp = await self._client.put_records(
+                StreamName=self._stream,
+                Records=[{"Data": data, "PartitionKey": key} for data, key in records],
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            if code in RETRYABLE_CODES or status >= 500:
+                raise RetryableWriteError(code or str(status)) from exc
+            raise TerminalWriteError(code or str(exc)) from exc
+        except (TimeoutError, BotoCoreError, OSError) as exc:
+            # connection refused, timeouts, a lost response: the call may or may not have
+            # landed; re-sending is safe because hit ids let the archiver drop the copy
+            raise RetryableWriteError(type(exc).__name__) from exc
+        if not resp.get("FailedRecordCount"):
+            return []
+        return [i for i, r in enumerate(resp["Records"]) if "ErrorCode" in r]
+
+
+class NullWriter:
+    """Takes every batch after one trip through the event loop (benchmarks, dry runs)."""
+
+    async def write(self, records: Sequence[tuple[bytes, str]]) -> list[int]:
+        await asyncio.sleep(0)
+        return []
+
+
+class _Entry:
+    __slots__ = ("data", "deadline", "future", "key", "size")
+
+    def __init__(self, data: bytes, key: str, future: asyncio.Future[None], deadline: float):
+        self.data = data
+        self.key = key
+        self.future = future
+        self.deadline = deadline
+        self.size = len(data) + len(key.encode())
+
+
+def partition_key(key: str) -> str:
+    """Kinesis allows 1–256 characters; longer keys keep their spread through a prefix."""
+    return key[:KINESIS_MAX_KEY] if key else "-"
+
+
+class GroupCommitSink:
+    def __init__(self, writer: BatchWriter, limits: SinkLimits | None = None,
+                 metrics: Metrics | None = None) -> None:
+        self._writer = writer
+        self.limits = limits or SinkLimits()
+        self._metrics = metrics
+        self._pending: deque[_Entry] = deque()
+        self._pending_bytes = 0
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(self.limits.max_in_flight)
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._queued = 0  # records accepted and not yet resolved (pending + in flight)
+
+    @property
+    def depth(self) -> int:
+        return self._queued
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="group-commit")
+
+    def put(self, data: bytes, key: str) -> asyncio.Future[None]:
+        """Queue one record; the future resolves once Kinesis holds it. Raises Overloaded."""
+        if self._closing:
+            raise Overloaded("collector is shutting down", self.limits.retry_after)
+        if self._queued >= self.limits.max_queued:
+            raise Overloaded("record queue is full", self.limits.retry_after)
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        entry = _Entry(data, partition_key(key), fut, time.monotonic() + self.limits.retry_budget)
+        self._pending.append(entry)
+        self._pending_bytes += entry.size
+        self._queued += 1
+        fut.add_done_callback(self._resolved)
+        if not self._wake.is_set():
+            self._wake.set()
+        return fut
+
+    def _resolved(self, fut: asyncio.Future[None]) -> None:
+        self._queued -= 1
+        if not fut.cancelled():
+            fut.exception()  # a request that went away must not leave "never retrieved" noise
+
+    async def close(self) -> None:
+        """Stop intake, send everything queued, wait for every call in flight."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        while self._in_flight:
+            await asyncio.gather(*list(self._in_flight), return_exceptions=True)
+
+    async def _run(self) -> None:
+        limits = self.limits
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            first = self._pending[0]
+            opened = first.deadline - limits.retry_budget
+            while (len(self._pending) < limits.max_records
+                   and self._pending_bytes < limits.max_bytes and not self._closing):
+                remaining = opened + limits.linger - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), remaining)
+            await self._slots.acquire()  # while a slot is busy, the batch keeps filling
+            batch = self._take()
+            task = asyncio.create_task(self._send(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    def _take(self) -> list[_Entry]:
+        limits = self.limits
+        batch: list[_Entry] = []
+        size = 0
+        while self._pending and len(batch) < limits.max_records:
+            entry = self._pending[0]
+            if batch and size + entry.size > limits.max_bytes:
+                break
+            self._pending.popleft()
+            self._pending_bytes -= entry.size
+            size += entry.size
+            batch.append(entry)
+        return batch
+
+    async def _send(self, batch: list[_Entry]) -> None:
+        try:
+            await self._send_with_retries(batch)
+        except Exception as exc:  # never leave a request waiting on a future forever
+            log.exception("group commit send failed unexpectedly")
+            for entry in batch:
+                if not entry.future.done():
+                    entry.future.set_exception(SinkUnavailable(str(exc), self.limits.retry_after))
+        finally:
+            self._slots.release()
+
+    async def _send_with_retries(self, batch: list[_Entry]) -> None:
+        limits = self.limits
+        metrics = self._metrics
+        entries = [e for e in batch if not e.future.cancelled()]
+        attempt = 0
+        while entries:
+            started = time.monotonic()
+            error: WriteError | None = None
+            try:
+                failed = await self._writer.write([(e.data, e.key) for e in entries])
+            except WriteError as exc:
+                error = exc
+                failed = list(range(len(entries)))
+            if metrics is not None:
+                metrics.observe_put(len(entries), time.monotonic() - started, len(failed))
+            failed_set = set(failed)
+            for i, entry in enumerate(entries):
+                if i not in failed_set and not entry.future.done():
+                    entry.future.set_result(None)
+            entries = [entries[i] for i in failed]
+            if not entries:
+                return
+            if error is not None and not error.retryable:
+                log.error("PutRecords refused for good: %s", error)
+                self._give_up(entries, f"Kinesis refused the records: {error}")
+                return
+            attempt += 1
+            delay = random.uniform(0, min(limits.backoff_cap, limits.backoff_base * 2**attempt))
+            now = time.monotonic()
+            alive = [e for e in entries if e.deadline > now + delay]
+            self._give_up([e for e in entries if e.deadline <= now + delay],
+                          "Kinesis did not take the record within the retry budget")
+            entries = alive
+            if entries:
+                log.warning("re-sending %d failed records (attempt %d, %s)", len(entries),
+                            attempt, error or "partial failure")
+                await asyncio.sleep(delay)
+
+    def _give_up(self, entries: list[_Entry], reason: str) -> None:
+        for entry in entries:
+            if not entry.future.done():
+                entry.future.set_exception(SinkUnavailable(reason, self.limits.retry_after))
+        if entries and self._metrics is not None:
+            self._metrics.records_failed.inc(len(entries))

@@ -1,0 +1,1 @@
+"""Lambdalytics: the shared kernel (Hit schema, records, resources, AWS clients, settings)."""

@@ -1,0 +1,46 @@
+"""AWS client factory: one place that decides timeouts, retries and endpoints."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import AioSession, get_session
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+    from types_aiobotocore_kinesis import KinesisClient
+
+    from lambdalytics.settings import CommonSettings
+
+
+def session() -> AioSession:
+    return get_session()
+
+
+def config(*, max_attempts: int = 3, pool: int = 50, connect_timeout: float = 3.0,
+           read_timeout: float = 10.0) -> AioConfig:
+    return AioConfig(
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        max_pool_connections=pool,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )
+
+
+@overload
+def client(sess: AioSession, service: Literal["kinesis"], settings: CommonSettings,
+           cfg: AioConfig | None = None) -> AbstractAsyncContextManager[KinesisClient]: ...
+@overload
+def client(sess: AioSession, service: Literal["dynamodb"], settings: CommonSettings,
+           cfg: AioConfig | None = None) -> AbstractAsyncContextManager[DynamoDBClient]: ...
+def client(sess: AioSession, service: str, settings: CommonSettings,
+           cfg: AioConfig | None = None) -> AbstractAsyncContextManager[Any]:
+    """An async client context; enter it on the process's AsyncExitStack."""
+    kwargs: dict[str, Any] = {"config": cfg or config()}
+    if settings.aws_region:
+        kwargs["region_name"] = settings.aws_region
+    if settings.aws_endpoint_url:
+        kwargs["endpoint_url"] = settings.aws_endpoint_url
+    return sess.create_client(service, **kwargs)  # type: ignore[call-overload,no-any-return]

@@ -1,0 +1,31 @@
+"""Settings shared by every process: AWS location and resource names.
+
+Each entrypoint builds its own settings object once (never at import); tests build it from
+keyword arguments. Environment variables use the ``LAMBDALYTICS_`` prefix; AWS endpoints
+follow the SDK's own convention (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_KINESIS``, …),
+which botocore resolves by itself when ``aws_endpoint_url`` is not set.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lambdalytics.resources import Resources, resources
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LAMBDALYTICS_", extra="ignore", frozen=True)
+
+    resource_prefix: str = Field("lambdalytics", min_length=1, max_length=40)
+    archive_bucket: str | None = None
+    aws_region: str | None = Field(None, description="AWS region; default: the SDK's own chain")
+    aws_endpoint_url: str | None = Field(
+        None, description="one endpoint for every AWS service (tests, emulators)"
+    )
+    log_level: str = "INFO"
+    log_format: str = Field("json", pattern="^(json|text)$")
+
+    @property
+    def resources(self) -> Resources:
+        return resources(self.resource_prefix, archive_bucket=self.archive_bucket)

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from collector.settings import CollectorSettings
+
+
+@pytest.fixture(scope="session")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No real account, endpoint or setting leaks in from the machine running the tests."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "LAMBDALYTICS_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+
+
+@pytest.fixture
+def prefix() -> str:
+    return "t" + secrets.token_hex(5)
+
+
+@pytest.fixture
+def settings(moto_url: str, prefix: str) -> CollectorSettings:
+    return CollectorSettings(
+        resource_prefix=prefix,
+        aws_endpoint_url=moto_url,
+        aws_region="us-east-1",
+        sink_max_in_flight=1,  # moto loses records under concurrent PutRecords
+        sink_linger_ms=5,
+        log_format="text",
+    )

@@ -1,0 +1,102 @@
+"""Test helpers: the collector under uvicorn on a loopback port, and reading Kinesis back."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+import uvicorn
+
+from collector.app import Overrides
+from collector.server import config
+from collector.settings import CollectorSettings
+from lambdalytics import aws, bootstrap
+from lambdalytics.properties import PropertyStore
+from lambdalytics.records import decode
+
+UA_TID = "UA-1234-1"
+
+
+@contextmanager
+def running_collector(settings: CollectorSettings,
+                      overrides: Overrides | None = None) -> Iterator[RunningCollector]:
+    cfg = config(settings.model_copy(update={"host": "127.0.0.1", "port": 0}), overrides)
+    server = uvicorn.Server(cfg)
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("collector did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    running = RunningCollector(f"http://127.0.0.1:{port}", server, thread)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+class RunningCollector:
+    def __init__(self, url: str, server: uvicorn.Server, thread: threading.Thread) -> None:
+        self.url = url
+        self.server = server
+        self.thread = thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+        assert not self.thread.is_alive(), "collector did not stop"
+
+    @property
+    def app(self) -> Any:
+        return self.server.config.loaded_app if hasattr(self.server.config, "loaded_app") else None
+
+
+def create_stack(settings: CollectorSettings, tracking_ids: list[str] | None = None,
+                 *, enabled: bool = True) -> None:
+    """Stream and properties table as `lambdalytics local` makes them, plus one property."""
+
+    async def go() -> None:
+        session = aws.session()
+        res = settings.resources
+        async with aws.client(session, "kinesis", settings) as kinesis, \
+                aws.client(session, "dynamodb", settings) as ddb:
+            await bootstrap.ensure_stream(kinesis, res.stream)
+            await bootstrap.ensure_table(ddb, res.properties)
+            if tracking_ids:
+                await PropertyStore(ddb, res.properties.name).register(
+                    "Test site", tracking_ids, enabled=enabled)
+
+    asyncio.run(go())
+
+
+def boto(settings: CollectorSettings, service: str) -> Any:
+    return boto3.client(service, endpoint_url=settings.aws_endpoint_url,
+                        region_name=settings.aws_region)
+
+
+def read_stream(settings: CollectorSettings) -> list[tuple[str, bytes]]:
+    """Every record in the stream as (partition key, data), oldest first per shard."""
+    client = boto(settings, "kinesis")
+    stream = settings.resources.stream.name
+    out: list[tuple[str, bytes]] = []
+    for shard in client.list_shards(StreamName=stream)["Shards"]:
+        it = client.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"],
+                                       ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while it:
+            resp = client.get_records(ShardIterator=it, Limit=10000)
+            out.extend((r["PartitionKey"], r["Data"]) for r in resp["Records"])
+            if not resp["Records"] or resp.get("MillisBehindLatest", 0) == 0:
+                break
+            it = resp["NextShardIterator"]
+    return out
+
+
+def read_records(settings: CollectorSettings) -> list[Any]:
+    return [decode(data) for _, data in read_stream(settings)]
