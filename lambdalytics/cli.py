@@ -1,0 +1,119 @@
+"""The `lambdalytics` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from pathlib import Path
+
+from lambdalytics import aws, bootstrap, logs, schema_doc
+from lambdalytics.properties import PropertyError, PropertyStore
+from lambdalytics.settings import CommonSettings
+
+
+def _local(args: argparse.Namespace) -> None:
+    from lambdalytics import local
+
+    logs.configure(args.log_level, "text")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(local.run(args.port, args.aws_port, args.host))
+
+
+def _collector(_args: argparse.Namespace) -> None:
+    from collector.__main__ import main
+
+    main()
+
+
+def _bootstrap(_args: argparse.Namespace) -> None:
+    settings = CommonSettings()
+    logs.configure(settings.log_level, settings.log_format)
+
+    async def go() -> None:
+        session = aws.session()
+        res = settings.resources
+        async with aws.client(session, "kinesis", settings) as kinesis, \
+                aws.client(session, "dynamodb", settings) as ddb:
+            await bootstrap.ensure_stream(kinesis, res.stream)
+            for table in res.tables:
+                await bootstrap.ensure_table(ddb, table)
+
+    asyncio.run(go())
+
+
+def _properties(args: argparse.Namespace) -> None:
+    settings = CommonSettings()
+
+    async def go() -> None:
+        async with aws.client(aws.session(), "dynamodb", settings) as ddb:
+            store = PropertyStore(ddb, settings.resources.properties.name)
+            if args.action == "register":
+                prop = await store.register(args.name, args.tracking_id)
+                print(f"{prop.property_id}\t{prop.name}\t{' '.join(prop.tracking_ids)}")
+            elif args.action == "list":
+                for prop in await store.list():
+                    state = "enabled" if prop.enabled else "disabled"
+                    print(f"{prop.property_id}\t{state}\t{prop.name}\t{' '.join(prop.tracking_ids)}")
+            else:
+                await store.set_enabled(args.property_id, args.action == "enable")
+
+    try:
+        asyncio.run(go())
+    except PropertyError as exc:
+        sys.exit(f"error: {exc}")
+
+
+def _schema(args: argparse.Namespace) -> None:
+    text = schema_doc.render()
+    path = Path(args.output)
+    if args.check:
+        if not path.exists() or path.read_text() != text:
+            sys.exit(f"{path} is out of date: run `lambdalytics schema`")
+        return
+    path.write_text(text)
+    print(f"wrote {path}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lambdalytics", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    local = sub.add_parser("local", help="run the pipeline locally on the embedded AWS emulator")
+    local.add_argument("--port", type=int, default=8080, help="collector port (0: any free)")
+    local.add_argument("--aws-port", type=int, default=0, help="emulator port (0: any free)")
+    local.add_argument("--host", default="127.0.0.1")
+    local.add_argument("--log-level", default="WARNING")
+    local.set_defaults(func=_local)
+
+    sub.add_parser("collector", help="run the collector (settings from the environment)") \
+        .set_defaults(func=_collector)
+    sub.add_parser("bootstrap", help="create the stream and tables if missing") \
+        .set_defaults(func=_bootstrap)
+
+    props = sub.add_parser("properties", help="register and list properties")
+    psub = props.add_subparsers(dest="action", required=True)
+    reg = psub.add_parser("register", help="register a property with existing tracking ids")
+    reg.add_argument("--name", required=True)
+    reg.add_argument("--tracking-id", action="append", required=True,
+                     help="UA-…, G-… or a Firebase app id; repeat for several")
+    psub.add_parser("list")
+    for action in ("enable", "disable"):
+        psub.add_parser(action).add_argument("property_id")
+    props.set_defaults(func=_properties)
+
+    schema = sub.add_parser("schema", help="write the Hit schema document")
+    schema.add_argument("--output", default="docs/hit-schema.md")
+    schema.add_argument("--check", action="store_true", help="fail if the document is stale")
+    schema.set_defaults(func=_schema)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""`lambdalytics local` as a new user runs it: start, read the banner, send the printed curl
+hit, see it in Kinesis on the embedded emulator, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+
+from lambdalytics.records import decode
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_local_runs_the_pipeline_and_stops_cleanly() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lambdalytics.cli", "local", "--port", "0"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        banner = _read_banner(proc)
+        url = re.search(r"collector\s+(http://\S+)", banner)
+        aws = re.search(r"embedded AWS\s+(http://\S+)", banner)
+        tid = re.search(r"tracking id\s+(UA-\d+-\d+)", banner)
+        curl = re.search(r"^\s+(curl -i .*)$", banner, re.M)
+        assert url, banner
+        assert aws, banner
+        assert tid, banner
+        assert curl, banner
+        hit_url = shlex.split(curl.group(1))[-1]
+        assert hit_url.startswith(url.group(1))
+        r = httpx.get(hit_url)
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "image/gif"
+        kinesis = boto3.client("kinesis", endpoint_url=aws.group(1), region_name="us-east-1",
+                               aws_access_key_id="x", aws_secret_access_key="x")
+        records = _read_all(kinesis, "lambdalytics-hits")
+        assert [h.page_path for h in records] == ["/hello"]
+        assert records[0].tracking_id == tid.group(1)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _read_banner(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            err = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"local exited early: {proc.poll()}\n{err}")
+        lines.append(line)
+        if line.startswith("Ctrl-C stops everything"):
+            return "".join(lines)
+    raise AssertionError("no banner within 60 s:\n" + "".join(lines))
+
+
+def _read_all(client: Any, stream: str) -> list[Any]:
+    out = []
+    for shard in client.list_shards(StreamName=stream)["Shards"]:
+        it = client.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON",
+        )["ShardIterator"]
+        out.extend(decode(r["Data"]) for r in client.get_records(ShardIterator=it)["Records"])
+    return out
