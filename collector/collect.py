@@ -63,19 +63,23 @@ def _pairs(payload: bytes) -> list[tuple[str, str]]:
     return parse_query_string(payload.strip(b"\r"), "&")
 
 
-def _hit_id(pairs: list[tuple[str, str]], parsed: ua.ParsedHit) -> str:
+def _hit_id(payload: bytes, parsed: ua.ParsedHit) -> str:
     """Deterministic from the nonce z and the payload (less qt, which a retry may update)."""
     if not parsed.nonce:
         return hitmod.random_hit_id()
-    return hitmod.derived_hit_id("ua", *(f"{k}={v}" for k, v in pairs if k != "qt"))
+    if b"qt=" in payload:
+        payload = b"&".join(p for p in payload.split(b"&") if not p.startswith(b"qt="))
+    return hitmod.derived_hit_id("ua", payload.decode("latin-1"))
 
 
-def _fields(parsed: ua.ParsedHit, pairs: list[tuple[str, str]], request: RawRequest,
+def _fields(parsed: ua.ParsedHit, payload: bytes, request: RawRequest,
             property_id: str) -> dict[str, Any]:
     fields = parsed.fields
-    fields["hit_id"] = _hit_id(pairs, parsed)
-    fields["received_time"] = hitmod.utc_ms(request.received)
-    fields["event_time"] = hitmod.utc_ms(request.received - parsed.queue_time_ms / 1000)
+    fields["hit_id"] = _hit_id(payload, parsed)
+    received = hitmod.utc_ms(request.received)
+    fields["received_time"] = received
+    fields["event_time"] = (hitmod.utc_ms(request.received - parsed.queue_time_ms / 1000)
+                            if parsed.queue_time_ms else received)
     fields["property_id"] = property_id
     fields["tracking_id"] = parsed.tracking_id
     fields["protocol"] = PROTOCOL
@@ -108,7 +112,7 @@ async def handle(ingest: Ingest, request: RawRequest) -> Response:
                 ingest.filtered(PROTOCOL, pid, parsed.tracking_id, verdict.reason)
                 continue
             assert verdict.property is not None
-            fields = _fields(parsed, pairs, request, verdict.property.property_id)
+            fields = _fields(parsed, payload, request, verdict.property.property_id)
             futures.append(ingest.submit(fields))
     except Unavailable as exc:
         # hits queued before the refusal still go to Kinesis; the client will retry the

@@ -58,9 +58,8 @@ class Ingest:
 
     def submit(self, fields: dict[str, Any]) -> asyncio.Future[None]:
         """Queue one hit; the future resolves once it is in Kinesis. Raises Overloaded."""
-        hit = hitmod.Hit(**fields)
-        key = hit.client_id or hit.user_id or hit.hit_id
-        return self.sink.put(hitmod.encode(hit), key)
+        key = fields.get("client_id") or fields.get("user_id") or fields["hit_id"]
+        return self.sink.put(hitmod.encode_fields(fields), key)
 
     async def wait(self, protocol: str, futures: list[asyncio.Future[None]]) -> None:
         """Wait until every hit is in Kinesis; raises SinkUnavailable if any is not."""

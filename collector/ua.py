@@ -231,21 +231,24 @@ def parse(pairs: Iterable[tuple[str, str]]) -> ParsedHit:
     """Parse one hit's decoded ``(key, value)`` pairs. Never raises."""
     h = ParsedHit()
     f = h.fields
-    seen: set[str] = set()
     version: str | None = None
     items: dict[tuple[str, int, int], dict[str, Any]] = {}
     promos: dict[int, dict[str, Any]] = {}
-    for key, value in pairs:
-        if key in seen:
-            continue  # first value wins, as for Google's parser
-        seen.add(key)
+    # first value of a repeated key wins, as for Google's parser (dict() keeps the last)
+    unique = dict(reversed(pairs if isinstance(pairs, list) else list(pairs)))
+    for key, value in unique.items():
         spec = PARAMS.get(key)
         if spec is not None:
-            if value == "" and spec.kind is not Kind.TEXT:
-                continue
-            converted = _convert(h, key, spec, value)
-            if converted is not None and converted != "":
-                f[spec.field] = converted
+            if spec.kind is Kind.TEXT:
+                # fast path: no value of ≤ max_len/4 characters can be over max_len bytes
+                if spec.max_len is not None and len(value) * 4 > spec.max_len:
+                    value = _convert(h, key, spec, value)
+                if value:
+                    f[spec.field] = value
+            elif value:
+                converted = _convert(h, key, spec, value)
+                if converted is not None:
+                    f[spec.field] = converted
             continue
         if key in CONTROL:
             version = _control(h, key, value, version)
