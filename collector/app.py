@@ -219,12 +219,21 @@ def _routes(api: FastAPI, runtime: Runtime, metrics: Metrics, readiness: Readine
           413: {"description": "over the collector's hard size cap"},
           503: {"description": "Kinesis could not take the hit; retry after Retry-After"}}
     for path, (methods, _handler) in ROUTES.items():
-        api.add_api_route(
-            path, hit_route, methods=sorted(methods | {"OPTIONS"}), tags=["collection"],
-            summary=descriptions[path], response_class=Response, responses=ok,  # type: ignore[arg-type]
-            openapi_extra={"parameters": _ua_parameters(), "requestBody": _PAYLOAD_BODY},
-            name=f"hit {path}",
-        )
+        for method in sorted(methods | {"OPTIONS"}):
+            slug = path.strip("/").replace("/", "_")
+            api.add_api_route(
+                path, hit_route, methods=[method], tags=["collection"],
+                summary=descriptions[path] if method != "OPTIONS" else "CORS preflight",
+                response_class=Response,
+                responses=ok if method != "OPTIONS" else {204: {"description": "CORS preflight"}},  # type: ignore[arg-type]
+                openapi_extra=({"parameters": _ua_parameters(), "requestBody": _PAYLOAD_BODY}
+                               if method != "OPTIONS" else None),
+                operation_id=f"{method.lower()}_{slug}",
+            )
+        # any other method reaches dispatch too, which answers 405 with the right Allow
+        others = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"} - methods
+        api.add_api_route(path, hit_route, methods=sorted(others), include_in_schema=False,
+                          name=f"hit {path} (other methods)")
 
 
 async def _from_starlette(request: Request, limit: int) -> RawRequest | None:

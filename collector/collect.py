@@ -9,6 +9,7 @@ problem of every hit in Google's ``hitParsingResult`` format and never forwards 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -46,6 +47,10 @@ def payloads(request: RawRequest) -> tuple[list[bytes], str | None]:
         if len(request.body) > MAX_BATCH_BYTES:
             return lines, (f"A batch is at most {MAX_BATCH_BYTES} bytes; this one has "
                            f"{len(request.body)}.")
+        longest = max((len(line) for line in lines), default=0)
+        if longest > MAX_POST_BYTES:
+            return lines, (f"A batch payload is at most {MAX_POST_BYTES} bytes; this batch has "
+                           f"one of {longest}.")
         return lines, None
     if request.method == "POST" and request.body:
         if len(request.body) > MAX_POST_BYTES:
@@ -78,7 +83,8 @@ def _fields(parsed: ua.ParsedHit, payload: bytes, request: RawRequest,
     fields["hit_id"] = _hit_id(payload, parsed)
     received = hitmod.utc_ms(request.received)
     fields["received_time"] = received
-    fields["event_time"] = (hitmod.utc_ms(request.received - parsed.queue_time_ms / 1000)
+    # exactly received − qt (subtracting seconds as a float first can be off by 1 ms)
+    fields["event_time"] = (received - timedelta(milliseconds=parsed.queue_time_ms)
                             if parsed.queue_time_ms else received)
     fields["property_id"] = property_id
     fields["tracking_id"] = parsed.tracking_id

@@ -146,11 +146,19 @@ PROMO_PARAMS: dict[str, Param] = {p.name: p for p in (
     _p("ps", "position"),
 )}
 _INDEXED = re.compile(
-    r"^(?:(cd|cm|cg)(\d+)"
-    r"|pr(\d+)(id|nm|br|ca|va|pr|qt|cc|ps|cd\d+|cm\d+)"
-    r"|il(\d+)(?:nm|pi(\d+)(id|nm|br|ca|va|pr|ps|cd\d+|cm\d+))"
-    r"|promo(\d+)(id|nm|cr|ps))$"
+    r"^(?:(cd|cm|cg)([0-9]+)"
+    r"|pr([0-9]+)(id|nm|br|ca|va|pr|qt|cc|ps|cd[0-9]+|cm[0-9]+)"
+    r"|il([0-9]+)(?:nm|pi([0-9]+)(id|nm|br|ca|va|pr|ps|cd[0-9]+|cm[0-9]+))"
+    r"|promo([0-9]+)(id|nm|cr|ps))\Z"
 )
+
+
+def _index(digits: str) -> int:
+    """An index as sent; one too long for int() (4,300 digits) is simply out of bounds."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 9 else INDEX_MAX + 1
+
+
 _INDEXED_PREFIXES = ("cd", "cm", "cg", "pr", "il", "promo")
 
 
@@ -209,7 +217,7 @@ def _convert(h: ParsedHit, name: str, spec: Param, value: str) -> Any:
     if kind is Kind.INT:
         if value.isascii() and value.isdigit() and len(value) <= 18:
             return int(value)
-        if value.lstrip("-").isdigit():
+        if value.isascii() and value.lstrip("-").isdigit():
             _bounds(h, name)
         else:
             _invalid(h, name)
@@ -224,7 +232,7 @@ def _convert(h: ParsedHit, name: str, spec: Param, value: str) -> Any:
         return None
 
 
-_NUMBER = re.compile(r"^-?\d{1,15}(?:\.\d{1,15})?$")
+_NUMBER = re.compile(r"^-?[0-9]{1,15}(?:\.[0-9]{1,15})?\Z")
 
 
 def parse(pairs: Iterable[tuple[str, str]]) -> ParsedHit:
@@ -234,8 +242,12 @@ def parse(pairs: Iterable[tuple[str, str]]) -> ParsedHit:
     version: str | None = None
     items: dict[tuple[str, int, int], dict[str, Any]] = {}
     promos: dict[int, dict[str, Any]] = {}
-    # first value of a repeated key wins, as for Google's parser (dict() keeps the last)
-    unique = dict(reversed(pairs if isinstance(pairs, list) else list(pairs)))
+    given = pairs if isinstance(pairs, list) else list(pairs)
+    unique = dict(given)  # payload order; a repeated key would keep its last value
+    if len(unique) != len(given):
+        unique = {}
+        for key, value in given:  # first value of a repeated key wins, as for Google's parser
+            unique.setdefault(key, value)
     for key, value in unique.items():
         spec = PARAMS.get(key)
         if spec is not None:
@@ -253,11 +265,11 @@ def parse(pairs: Iterable[tuple[str, str]]) -> ParsedHit:
         if key in CONTROL:
             version = _control(h, key, value, version)
             continue
-        if key.startswith(_INDEXED_PREFIXES):
-            _indexed(h, key, value, items, promos)
-        elif "=" in key:
+        if "=" in key:
             # fast-query-parsers leaves a pair it cannot decode as UTF-8 whole in the key
             h.error("VALUE_INVALID", None, "A parameter is not valid UTF-8 percent-encoding.")
+        elif key.startswith(_INDEXED_PREFIXES):
+            _indexed(h, key, value, items, promos)
     _finish(h, version, items, promos)
     return h
 
@@ -274,7 +286,7 @@ def _control(h: ParsedHit, key: str, value: str, version: str | None) -> str | N
     elif key == "qt":
         if not (value.isascii() and value.isdigit()):
             _invalid(h, "qt")
-        elif int(value) > MAX_QUEUE_TIME_MS:
+        elif len(value) > 10 or int(value) > MAX_QUEUE_TIME_MS:
             _bounds(h, "qt")
         else:
             h.queue_time_ms = int(value)
@@ -303,7 +315,7 @@ def _indexed(h: ParsedHit, key: str, value: str,
         return  # not one of ours (e.g. analytics.js internals): ignored, as Google does
     simple, sidx, pidx, pfield, lidx, lpidx, lpfield, midx, mfield = m.groups()
     if simple is not None:
-        idx = int(sidx)
+        idx = _index(sidx)
         limit = 5 if simple == "cg" else INDEX_MAX
         if not 1 <= idx <= limit:
             _bounds(h, key)
@@ -318,16 +330,19 @@ def _indexed(h: ParsedHit, key: str, value: str,
                 h.fields[f"content_group_{idx}"] = text
         return
     if pidx is not None:
-        _item_field(h, key, value, items, ("product", int(pidx), 0), pfield)
+        _item_field(h, key, value, items, ("product", _index(pidx), 0), pfield)
     elif lidx is not None:
         if lpidx is None:
-            listed = items.setdefault(("impression_list", int(lidx), 0), {})
+            if not 1 <= _index(lidx) <= INDEX_MAX:
+                _bounds(h, key)
+                return
+            listed = items.setdefault(("impression_list", _index(lidx), 0), {})
             if value:
                 listed["list_name"] = _convert(h, key, _LIST_NAME, value)
         else:
-            _item_field(h, key, value, items, ("impression", int(lidx), int(lpidx)), lpfield)
+            _item_field(h, key, value, items, ("impression", _index(lidx), _index(lpidx)), lpfield)
     else:
-        idx = int(midx)
+        idx = _index(midx)
         if not 1 <= idx <= INDEX_MAX:
             _bounds(h, key)
             return
@@ -360,7 +375,7 @@ def _item_field(h: ParsedHit, key: str, value: str,
         return
     item = items.setdefault(where, {})
     if name.startswith(("cd", "cm")):
-        sub = int(name[2:])
+        sub = _index(name[2:])
         if not 1 <= sub <= INDEX_MAX:
             _bounds(h, key)
             return
@@ -387,7 +402,7 @@ def _finish(h: ParsedHit, version: str | None,
     if not h.tracking_id:
         h.error("VALUE_REQUIRED", "tid",
                 f"Tracking Id is a required field for this hit. {_help('tid')}")
-    elif not UA_TRACKING_ID.match(h.tracking_id):
+    elif not UA_TRACKING_ID.fullmatch(h.tracking_id):
         _invalid(h, "tid")
     if "client_id" not in f and "user_id" not in f:
         h.error("VALUE_REQUIRED", "cid",

@@ -23,9 +23,10 @@ from botocore.exceptions import ClientError
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-UA_TRACKING_ID = re.compile(r"^UA-\d{1,12}-\d{1,6}$")
-GA4_MEASUREMENT_ID = re.compile(r"^G-[A-Z0-9]{4,16}$")
-FIREBASE_APP_ID = re.compile(r"^\d:\d+:[a-zA-Z]+:[a-zA-Z0-9]+$")
+# ASCII digits only and a true end (\Z): `\d` takes any Unicode digit, `$` a trailing newline
+UA_TRACKING_ID = re.compile(r"^UA-[0-9]{1,12}-[0-9]{1,6}\Z")
+GA4_MEASUREMENT_ID = re.compile(r"^G-[A-Z0-9]{4,16}\Z")
+FIREBASE_APP_ID = re.compile(r"^[0-9]:[0-9]+:[a-zA-Z]+:[a-zA-Z0-9]+\Z")
 
 
 class PropertyError(Exception):

@@ -76,7 +76,7 @@ def create_stack(settings: CollectorSettings, tracking_ids: list[str] | None = N
     asyncio.run(go())
 
 
-def boto(settings: CollectorSettings, service: str) -> Any:
+def boto(settings: CollectorSettings, service: str) -> Any:  # a plain boto3 client
     return boto3.client(service, endpoint_url=settings.aws_endpoint_url,
                         region_name=settings.aws_region)
 
