@@ -103,7 +103,8 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
     else:
         # no SDK retries: the sink retries only the failed entries, within its own budget
         kinesis = await stack.enter_async_context(
-            aws.client(session, "kinesis", settings, aws.config(max_attempts=1, read_timeout=5)))
+            aws.client(session, "kinesis", settings,
+                       aws.config(max_attempts=1, read_timeout=5, validate=False)))
         client: PutRecordsClient = kinesis
         if overrides.wrap_kinesis is not None:
             client = overrides.wrap_kinesis(kinesis)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import uvicorn
 
 from collector.app import Overrides, create_app
@@ -23,5 +25,19 @@ def config(settings: CollectorSettings, overrides: Overrides | None = None) -> u
     )
 
 
+def tune_gc() -> None:
+    """Fewer, cheaper garbage collections on the hot path: every request allocates many
+    short-lived tuples (query pairs), which with the default threshold triggered a young
+    collection every few requests and full ones of ~65 ms under load (bench profile)."""
+    gc.collect()
+    gc.freeze()  # start-up objects (modules, tables, clients) are never scanned again
+    gc.set_threshold(20_000, 50, 100)
+
+
+def run(cfg: uvicorn.Config) -> None:
+    tune_gc()
+    uvicorn.Server(cfg).run()
+
+
 def serve(settings: CollectorSettings) -> None:
-    uvicorn.Server(config(settings)).run()
+    run(config(settings))

@@ -190,7 +190,10 @@ class GroupCommitSink:
                 continue
             first = self._pending[0]
             opened = first.deadline - limits.retry_budget
-            while (len(self._pending) < limits.max_records
+            # Linger only while calls are in flight: an idle sink sends at once (no added
+            # latency at low load); a busy one lets the batch fill, so each call's 3-4 ms of
+            # client CPU is shared by more records.
+            while (self._in_flight and len(self._pending) < limits.max_records
                    and self._pending_bytes < limits.max_bytes and not self._closing):
                 remaining = opened + limits.linger - time.monotonic()
                 if remaining <= 0:

@@ -248,12 +248,16 @@ def parse(pairs: Iterable[tuple[str, str]]) -> ParsedHit:
         unique = {}
         for key, value in given:  # first value of a repeated key wins, as for Google's parser
             unique.setdefault(key, value)
+    params_get = PARAMS.get
+    text = Kind.TEXT
     for key, value in unique.items():
-        spec = PARAMS.get(key)
+        spec = params_get(key)
         if spec is not None:
-            if spec.kind is Kind.TEXT:
-                # fast path: no value of ≤ max_len/4 characters can be over max_len bytes
-                if spec.max_len is not None and len(value) * 4 > spec.max_len:
+            if spec.kind is text:
+                # cheap checks first: only a value that may be over max_len bytes is measured
+                limit = spec.max_len
+                if limit is not None and len(value) * 4 > limit and (
+                        len(value) > limit or len(value.encode("utf-8", "surrogatepass")) > limit):
                     value = _convert(h, key, spec, value)
                 if value:
                     f[spec.field] = value
@@ -264,8 +268,9 @@ def parse(pairs: Iterable[tuple[str, str]]) -> ParsedHit:
             continue
         if key in CONTROL:
             version = _control(h, key, value, version)
-            continue
-        if "=" in key:
+        elif key[:1] == "_":
+            continue  # analytics.js internals (_v, _s, _u, _gid, …): ignored, as Google does
+        elif "=" in key:
             # fast-query-parsers leaves a pair it cannot decode as UTF-8 whole in the key
             h.error("VALUE_INVALID", None, "A parameter is not valid UTF-8 percent-encoding.")
         elif key.startswith(_INDEXED_PREFIXES):
@@ -442,12 +447,40 @@ def _finish(h: ParsedHit, version: str | None,
 
 
 def _from_location(f: dict[str, Any]) -> None:
+    """Host and path of ``dl`` where ``dh`` / ``dp`` were not sent (the common case, so the
+    plain ``scheme://host[:port]/path?query`` shape is split by hand; others go to urlsplit)."""
+    location: str = f["page_location"]
+    scheme_end = location.find("://")
+    rest = location[scheme_end + 3:]
+    if (location[:scheme_end].lower() not in ("http", "https")
+            or "@" in rest or "[" in rest or "]" in rest or "\\" in rest):
+        _from_location_slow(f)
+        return
+    end = len(rest)
+    for sep in "/?#":
+        i = rest.find(sep)
+        if 0 <= i < end:
+            end = i
+    host = rest[:end].split(":", 1)[0].lower()
+    path = rest[end:]
+    for sep in "?#":
+        i = path.find(sep)
+        if i >= 0:
+            path = path[:i]
+    if "page_hostname" not in f and host:
+        f["page_hostname"] = host
+    if "page_path" not in f and path:
+        f["page_path"] = path
+
+
+def _from_location_slow(f: dict[str, Any]) -> None:
     try:
         parts = urlsplit(f["page_location"])
+        hostname = parts.hostname
     except ValueError:
         return
-    if "page_hostname" not in f and parts.hostname:
-        f["page_hostname"] = parts.hostname
+    if "page_hostname" not in f and hostname:
+        f["page_hostname"] = hostname
     if "page_path" not in f and parts.path:
         f["page_path"] = parts.path
 

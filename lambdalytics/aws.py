@@ -20,8 +20,11 @@ def session() -> AioSession:
 
 
 def config(*, max_attempts: int = 3, pool: int = 50, connect_timeout: float = 3.0,
-           read_timeout: float = 10.0) -> AioConfig:
+           read_timeout: float = 10.0, validate: bool = True) -> AioConfig:
+    """``validate=False`` skips botocore's parameter validation, for hot calls whose
+    parameters the caller builds itself (PutRecords from the sink)."""
     return AioConfig(
+        parameter_validation=validate,
         retries={"mode": "standard", "total_max_attempts": max_attempts},
         max_pool_connections=pool,
         connect_timeout=connect_timeout,

@@ -1,0 +1,864 @@
+"""Benchmark of the collector's hit path: ``/collect`` throughput and latency on one core.
+
+What it measures, in one run, with realistic and varied Universal Analytics hits from
+:mod:`bench.hits` (pageviews, events, custom dimensions, ecommerce, timings; 1,500 distinct
+client ids; analytics.js internals and a ``z`` cache buster; ~70 % GET pixels, the rest
+beacon/XHR POSTs) at rising concurrency:
+
+(a) a bare ASGI app answering 204 (:mod:`bench.baseline_app`) under the collector's own
+    ``uvicorn.Config`` (:func:`collector.server.config`: no access log, lifespan on,
+    httptools and uvloop): the ceiling of the stack;
+(b) the collector with :class:`collector.sink.NullWriter` behind the real group-commit sink
+    and an in-memory property lookup: the collector's own cost;
+(c) the collector writing to Kinesis on moto, compared with moto's own ceiling measured in
+    the same run by a plain client putting batches of 500 real hit records; then its
+    latency under an open-loop load at half that ceiling; and after each phase, every
+    record is read back from the stream and the hit records are counted against the 2xx
+    answers the load generator got.
+
+How: each server is a separate process (``python -m bench.serve``) started, waited for,
+warmed up, measured and stopped. For (a) and (b) the server is pinned to the first CPU
+(``taskset -c 0``) and ``wrk`` with ``bench/loadgen.lua`` to the second. For (c), moto runs
+alone on the first CPU and the collector, the load generator and this script share the
+second; the load comes from :mod:`bench.loadgen`, which waits for every answer it is owed
+so that its 2xx count is exact (wrk abandons requests in flight when its time is up).
+moto's PutRecords slows down as a shard fills (it copies the shard's keys on every
+record), so every (c) phase gets a fresh stream, and the ceiling comparison is also made
+at equal fill: the time moto alone took for the same records, over the time the collector
+took.
+
+All traffic goes to 127.0.0.1; every child process is stopped on exit, error or Ctrl-C.
+Timings are printed, never asserted; the exit status is 1 only when a correctness check
+fails (a read-back count that differs, failed requests) or a phase cannot run.
+
+    python bench/collect_bench.py                 # full run, ~3.5 minutes
+    python bench/collect_bench.py --quick         # ~1 minute smoke run (CI)
+    python bench/collect_bench.py --skip-kinesis --concurrency 1,8,32,128 --duration 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import contextlib
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make `bench`, `collector`, `lambdalytics` importable
+    sys.path.insert(0, str(ROOT))
+
+from bench import hits  # noqa: E402
+
+LUA = ROOT / "bench" / "loadgen.lua"
+TARGET_NULL_MIN, TARGET_NULL_AIM, TARGET_KINESIS = 0.35, 0.50, 0.80
+OPEN_LOOP_CONNECTIONS = 256
+
+
+# --- child processes ------------------------------------------------------------------------
+
+
+class Children:
+    """Every process this script starts, so that all of them are stopped on any exit."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self._procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, cmd: Sequence[str], *, capture: bool = False) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            list(cmd), cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if capture else log, stderr=log,
+            start_new_session=True,  # a terminal Ctrl-C reaches this script, which stops them
+        )
+        log.close()
+        self._procs.append((name, proc))
+        return proc
+
+    def run(self, name: str, cmd: Sequence[str], timeout: float) -> str:
+        """Run to completion; its stdout, or RuntimeError with its log's tail."""
+        proc = self.start(name, cmd, capture=True)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop(proc)
+            raise RuntimeError(f"{name} did not finish within {timeout:.0f}s") from None
+        except BaseException:  # Ctrl-C, SIGTERM: the child must not outlive us
+            self.stop(proc, grace=5.0)
+            raise
+        self._forget(proc)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{name} exited {proc.returncode}:\n{self.tail(name)}")
+        return out.decode("utf-8", "replace")
+
+    def stop(self, proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM,
+             grace: float = 30.0) -> None:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(sig)
+            try:
+                proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                proc.wait(10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        self._forget(proc)
+
+    def stop_all(self) -> None:
+        for _, proc in reversed(list(self._procs)):
+            self.stop(proc, grace=10.0)
+
+    def tail(self, name: str, lines: int = 25) -> str:
+        path = self.logs / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def _forget(self, proc: subprocess.Popen[bytes]) -> None:
+        self._procs = [(n, p) for n, p in self._procs if p is not proc]
+
+
+def child_env() -> dict[str, str]:
+    """This environment, less any AWS or collector setting, plus moto's dummy credentials."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAMBDALYTICS_"))}
+    env.update(AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",  # noqa: S106
+               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE="/dev/null",
+               AWS_SHARED_CREDENTIALS_FILE="/dev/null", PYTHONPATH=str(ROOT),
+               PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class Cpus:
+    server: int | None  # None: no pinning (fewer than two CPUs, or no taskset)
+    load: int | None
+
+    def pin(self, cpu: int | None, cmd: Sequence[str]) -> list[str]:
+        return list(cmd) if cpu is None else ["taskset", "-c", str(cpu), *cmd]
+
+
+def choose_cpus() -> Cpus:
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2 or shutil.which("taskset") is None:
+        print("! fewer than two CPUs (or no taskset): running unpinned; figures are not comparable")
+        return Cpus(None, None)
+    return Cpus(allowed[0], allowed[1])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], children: Children, name: str,
+              timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited {proc.returncode} at start:\n{children.tail(name)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 (loopback only)
+                if resp.status < 500:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} not answering {url} after {timeout:.0f}s:\n{children.tail(name)}")
+        time.sleep(0.1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (taskset has exec'd into the program)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- load generators ------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    """One measurement: what the load generator saw, and the CPU the processes used."""
+
+    label: str
+    concurrency: int
+    tool: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    ok2xx: int | None  # None when the tool does not count them (wrk)
+    failed: int  # error statuses, connection errors, timeouts
+    target_rate: float | None = None
+    duration_s: float = 0.0
+    server_cpu_s: float | None = None
+    moto_cpu_s: float | None = None
+    loadgen_cpu_s: float | None = None
+    # the whole core, whoever used it: busy (user, system, irq, softirq) and stolen by the host
+    server_core_busy: float | None = None
+    load_core_busy: float | None = None
+    steal: float | None = None
+
+    def share(self, cpu_s: float | None) -> float | None:
+        return None if cpu_s is None or not self.duration_s else cpu_s / self.duration_s
+
+    @property
+    def server_us_per_hit(self) -> float | None:
+        if self.server_cpu_s is None or not self.requests:
+            return None
+        return self.server_cpu_s / self.requests * 1e6
+
+
+@dataclass
+class Options:
+    duration: float
+    warmup: float
+    concurrency: list[int]
+    kinesis_concurrency: list[int]
+    quick: bool
+    loadgen: str  # wrk | python
+    profile: Path | None
+    tsv: Path
+
+
+def run_wrk(children: Children, cpus: Cpus, url: str, tsv: Path, connections: int,
+            duration: float, label: str) -> Load:
+    seconds = max(1, round(duration))
+    cmd = cpus.pin(cpus.load, ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
+                               "--timeout", "10s", "-s", str(LUA), url, "--", str(tsv)])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the one child ending now
+    out = children.run(f"wrk-{label}-c{connections}", cmd, timeout=seconds + 60)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    match = re.search(r"^BENCHJSON (\{.*\})$", out, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"no BENCHJSON line in wrk's output:\n{out}")
+    s = json.loads(match.group(1))
+    elapsed = s["duration_us"] / 1e6
+    failed = (s["non2xx3xx"] + s["connect_errors"] + s["read_errors"] + s["write_errors"]
+              + s["timeouts"])
+    return Load(label, connections, "wrk", s["requests"] / elapsed, s["p50_us"] / 1000,
+                s["p99_us"] / 1000, s["requests"], None, failed, duration_s=elapsed,
+                loadgen_cpu_s=after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+
+
+def run_python_load(children: Children, cpus: Cpus, url: str, tsv: Path, connections: int,
+                    duration: float, label: str, rate: float | None = None) -> Load:
+    grace = 2 * duration + 15  # an overloaded server owes a backlog when the time is up
+    cmd = [sys.executable, "-m", "bench.loadgen", "--url", url, "--requests", str(tsv),
+           "--connections", str(connections), "--duration", f"{duration:g}",
+           "--grace", f"{grace:g}"]
+    if rate is not None:
+        cmd += ["--rate", f"{rate:.0f}"]
+    out = children.run(f"loadgen-{label}-c{connections}", cpus.pin(cpus.load, cmd),
+                       timeout=duration + grace + 30)
+    s = json.loads(out.strip().splitlines()[-1])
+    return Load(label, connections, "python", s["rps"], s["p50_ms"], s["p99_ms"], s["answered"],
+                s["ok2xx"], s["other_status"] + s["failed"], rate, s["duration_s"],
+                loadgen_cpu_s=s["cpu_s"])
+
+
+def core_ticks() -> dict[int, tuple[int, int, int]]:
+    """Per CPU, from /proc/stat: (busy, steal, total) clock ticks since boot."""
+    out: dict[int, tuple[int, int, int]] = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *values = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            user, nice, system, idle, iowait, irq, softirq, steal = map(int, values[:8])
+            busy = user + nice + system + irq + softirq
+            out[int(name[3:])] = (busy, steal, busy + steal + idle + iowait)
+    return out
+
+
+def core_busy(before: dict[int, tuple[int, int, int]], after: dict[int, tuple[int, int, int]],
+              cpu: int | None) -> tuple[float | None, float | None]:
+    if cpu is None or cpu not in before or cpu not in after:
+        return None, None
+    busy, steal, total = (a - b for a, b in zip(after[cpu], before[cpu], strict=True))
+    return (busy / total, steal / total) if total > 0 else (None, None)
+
+
+def measure(children: Children, cpus: Cpus, opts: Options, url: str, connections: int,
+            duration: float, label: str, server_pid: int, *, tool: str | None = None,
+            rate: float | None = None, moto_pid: int | None = None) -> Load:
+    """One load run, with the CPU the server (and moto) used during it, and how busy each
+    core was as a whole (a core much busier than our processes: something else ran there)."""
+    tool = tool or opts.loadgen
+    server_before = cpu_seconds(server_pid)
+    moto_before = cpu_seconds(moto_pid) if moto_pid else 0.0
+    ticks = core_ticks()
+    if tool == "wrk":
+        row = run_wrk(children, cpus, url, opts.tsv, connections, duration, label)
+    else:
+        row = run_python_load(children, cpus, url, opts.tsv, connections, duration, label, rate)
+    ticks_after = core_ticks()
+    row.server_cpu_s = cpu_seconds(server_pid) - server_before
+    if moto_pid:
+        row.moto_cpu_s = cpu_seconds(moto_pid) - moto_before
+    row.server_core_busy, steal_server = core_busy(ticks, ticks_after, cpus.server)
+    row.load_core_busy, steal_load = core_busy(ticks, ticks_after, cpus.load)
+    steals = [x for x in (steal_server, steal_load) if x is not None]
+    row.steal = max(steals) if steals else None
+    return row
+
+
+def pct(value: float | None) -> str:
+    return "   -" if value is None else f"{100 * value:3.0f}%"
+
+
+# --- (a) and (b): one server on its own core --------------------------------------------------
+
+
+def serve_cmd(mode: str, port: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "bench.serve", "--mode", mode, "--port", str(port), *extra]
+
+
+@contextlib.contextmanager
+def server(children: Children, name: str, cmd: list[str], url: str) -> Iterator[subprocess.Popen[bytes]]:
+    proc = children.start(name, cmd)
+    try:
+        wait_http(f"{url}/healthz", proc, children, name)
+        yield proc
+    finally:
+        children.stop(proc, sig=signal.SIGINT)  # uvicorn's graceful shutdown (drains the sink)
+
+
+def bench_plain(children: Children, cpus: Cpus, opts: Options, mode: str, label: str) -> list[Load]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    rows: list[Load] = []
+    with server(children, f"server-{mode}", cpus.pin(cpus.server, serve_cmd(mode, port)), url) as proc:
+        measure(children, cpus, opts, url, 32, opts.warmup, f"{label}-warmup", proc.pid)
+        for c in opts.concurrency:
+            row = measure(children, cpus, opts, url, c, opts.duration, label, proc.pid)
+            rows.append(row)
+            print(f"  {label:<6} c={c:<4} {row.rps:9,.0f} hits/s  p50 {row.p50_ms:7.2f} ms  "
+                  f"p99 {row.p99_ms:7.2f} ms  CPU: server {pct(row.share(row.server_cpu_s))} "
+                  f"{row.server_us_per_hit or 0:4.0f} µs/hit, {row.tool} "
+                  f"{pct(row.share(row.loadgen_cpu_s))}; cores {pct(row.server_core_busy)} "
+                  f"{pct(row.load_core_busy)} steal {pct(row.steal)}  failed {row.failed}",
+                  flush=True)
+        if opts.profile is not None and mode == "null":
+            out = opts.profile / "collector-null.txt"
+            with py_spy(children, cpus, proc.pid, opts.duration, out):
+                measure(children, cpus, opts, url, max(opts.concurrency), opts.duration + 1,
+                        "profile", proc.pid)
+    return rows
+
+
+@contextlib.contextmanager
+def py_spy(children: Children, cpus: Cpus, pid: int, duration: float, out: Path) -> Iterator[None]:
+    """Sample ``pid`` with py-spy while the body runs a load (not a measured one)."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(exe).exists():
+        print("  ! --profile: py-spy is not installed (pip install py-spy); no profile")
+        yield
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spy = children.start(f"py-spy-{out.stem}", cpus.pin(cpus.load, [
+        exe, "record", "--pid", str(pid), "--duration", str(max(2, round(duration))),
+        "--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking"]))
+    try:
+        yield
+        spy.wait(60)
+    finally:
+        children.stop(spy)
+    if out.exists():
+        from bench.profile_top import load as load_profile
+        from bench.profile_top import report
+
+        print(f"  profile: {out}\n" + "\n".join(
+            "    " + line for line in report(load_profile(out), 12, ("collector", "lambdalytics"))
+            .splitlines()), flush=True)
+
+
+# --- (c): Kinesis on moto ---------------------------------------------------------------------
+
+
+@dataclass
+class Ceiling:
+    records_per_s: float
+    duration_s: float
+    records: int
+    mean_record_bytes: float
+    moto_cpu_s: float
+    curve: list[tuple[int, float]] = field(default_factory=list)  # (records so far, seconds)
+
+    def seconds_for(self, first: int, last: int) -> tuple[float, bool]:
+        """How long moto alone took to go from ``first`` to ``last`` records in a fresh
+        stream; past the measured curve, extrapolated at its final rate (flag True)."""
+        return self._at(last) - self._at(first), last > self.records
+
+    def _at(self, n: int) -> float:
+        points = [(0, 0.0), *self.curve]
+        i = bisect.bisect_left([p[0] for p in points], n)
+        if i == 0:
+            return 0.0
+        if i < len(points):
+            (n0, t0), (n1, t1) = points[i - 1], points[i]
+        else:
+            (n0, t0), (n1, t1) = points[-2], points[-1]
+        return t0 + (t1 - t0) * (n - n0) / max(n1 - n0, 1)
+
+
+@dataclass
+class KinesisPhase:
+    load: Load
+    warmup_ok2xx: int
+    warmup_failed: int
+    hit_records: int = 0
+    other_records: int = 0
+    ceiling_share: float = 0.0  # rps / ceiling records/s
+    equal_fill_share: float = 0.0  # moto's own seconds for the same records / the phase's
+    extrapolated: bool = False
+    note: str = ""
+
+    @property
+    def expected(self) -> int:
+        return self.warmup_ok2xx + (self.load.ok2xx or 0)
+
+    @property
+    def check_ok(self) -> bool:
+        return (self.hit_records == self.expected and self.load.failed == 0
+                and self.warmup_failed == 0)
+
+
+@dataclass
+class KinesisResult:
+    ceiling: Ceiling
+    closed: list[KinesisPhase]
+    open: list[KinesisPhase]
+    profiled: KinesisPhase | None = None
+
+    @property
+    def all_phases(self) -> list[KinesisPhase]:
+        return [*self.closed, *self.open, *([self.profiled] if self.profiled else [])]
+
+
+def bench_settings(moto_url: str, prefix: str) -> Any:
+    from collector.settings import CollectorSettings
+
+    return CollectorSettings(resource_prefix=prefix, aws_endpoint_url=moto_url,
+                             aws_region="us-east-1", sink_max_in_flight=1)
+
+
+def create_stack(settings: Any) -> None:
+    """Stream, properties table and the bench property, as tests/support.py create_stack()."""
+    from lambdalytics import aws, bootstrap
+    from lambdalytics.properties import PropertyStore
+
+    async def go() -> None:
+        session = aws.session()
+        res = settings.resources
+        async with aws.client(session, "kinesis", settings) as kinesis, \
+                aws.client(session, "dynamodb", settings) as ddb:
+            await bootstrap.ensure_stream(kinesis, res.stream)
+            await bootstrap.ensure_table(ddb, res.properties)
+            await PropertyStore(ddb, res.properties.name).register(
+                "Bench site", list(hits.TRACKING_IDS), property_id=hits.PROPERTY_ID, enabled=True)
+
+    asyncio.run(go())
+
+
+def create_stream_only(settings: Any) -> None:
+    from lambdalytics import aws, bootstrap
+
+    async def go() -> None:
+        async with aws.client(aws.session(), "kinesis", settings) as kinesis:
+            await bootstrap.ensure_stream(kinesis, settings.resources.stream)
+
+    asyncio.run(go())
+
+
+def kinesis_client(moto_url: str) -> Any:
+    import boto3
+
+    return boto3.client("kinesis", endpoint_url=moto_url, region_name="us-east-1",
+                        aws_access_key_id="bench", aws_secret_access_key="bench")  # noqa: S106
+
+
+def measure_ceiling(moto_url: str, moto_pid: int, prefix: str, records: list[tuple[bytes, str]],
+                    duration: float) -> Ceiling:
+    """A plain boto3 client, one PutRecords of 500 records after another, into a fresh
+    stream shaped like the collector's."""
+    settings = bench_settings(moto_url, prefix)
+    create_stream_only(settings)
+    client = kinesis_client(moto_url)
+    stream = settings.resources.stream.name
+    batches = [[{"Data": d, "PartitionKey": k} for d, k in records[i:i + 500]]
+               for i in range(0, len(records) - 499, 500)]
+    curve: list[tuple[int, float]] = []
+    done = 0
+    moto_before = cpu_seconds(moto_pid)
+    start = time.perf_counter()
+    elapsed = 0.0
+    while elapsed < duration:
+        batch = batches[len(curve) % len(batches)]
+        resp = client.put_records(StreamName=stream, Records=batch)
+        if resp.get("FailedRecordCount"):
+            raise RuntimeError(f"moto refused {resp['FailedRecordCount']} records of a batch")
+        done += len(batch)
+        elapsed = time.perf_counter() - start
+        curve.append((done, elapsed))
+    mean = sum(len(d) for d, _ in records) / len(records)
+    return Ceiling(done / elapsed, elapsed, done, mean, cpu_seconds(moto_pid) - moto_before, curve)
+
+
+def read_back(moto_url: str, stream: str) -> tuple[int, int]:
+    """(hit records, other records) in the stream, every shard read to its end."""
+    from lambdalytics import hit as hitmod
+    from lambdalytics.records import decode
+
+    client = kinesis_client(moto_url)
+    hit_records = other = 0
+    for shard in client.list_shards(StreamName=stream)["Shards"]:
+        iterator = client.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"],
+                                             ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while iterator:
+            resp = client.get_records(ShardIterator=iterator, Limit=10_000)
+            if not resp["Records"]:
+                break
+            for record in resp["Records"]:
+                if isinstance(decode(record["Data"]), hitmod.Hit):
+                    hit_records += 1
+                else:
+                    other += 1
+            iterator = resp.get("NextShardIterator")
+    return hit_records, other
+
+
+def kinesis_phase(children: Children, cpus: Cpus, opts: Options, moto: tuple[str, int],
+                  ceiling: Ceiling, prefix: str, label: str, connections: int,
+                  rate: float | None = None, profile: Path | None = None) -> KinesisPhase:
+    """A fresh stream, a fresh collector on it, a warm-up, one measured load, the read-back."""
+    moto_url, moto_pid = moto
+    settings = bench_settings(moto_url, prefix)
+    create_stack(settings)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = cpus.pin(cpus.load, serve_cmd("kinesis", port, "--prefix", prefix, "--endpoint", moto_url))
+    with server(children, f"server-{prefix}", cmd, url) as proc:
+        warm = run_python_load(children, cpus, url, opts.tsv, min(connections, 8),
+                               min(opts.warmup, 1.0), f"{label}-warmup")
+        spy = (py_spy(children, cpus, proc.pid, opts.duration, profile) if profile
+               else contextlib.nullcontext())
+        with spy:
+            row = measure(children, cpus, opts, url, connections, opts.duration, label, proc.pid,
+                          tool="python", rate=rate, moto_pid=moto_pid)
+    phase = KinesisPhase(row, warm.ok2xx or 0, warm.failed)
+    phase.hit_records, phase.other_records = read_back(moto_url, settings.resources.stream.name)
+    phase.ceiling_share = row.rps / ceiling.records_per_s
+    first, last = phase.warmup_ok2xx, phase.expected
+    moto_seconds, phase.extrapolated = ceiling.seconds_for(first, last)
+    phase.equal_fill_share = moto_seconds / row.duration_s if row.duration_s else 0.0
+    print_kinesis(phase)
+    return phase
+
+
+def bench_kinesis(children: Children, cpus: Cpus, opts: Options, run_id: str) -> KinesisResult:
+    moto_port = free_port()
+    moto_url = f"http://127.0.0.1:{moto_port}"
+    moto_bin = Path(sys.executable).with_name("moto_server")
+    moto_cmd = [str(moto_bin)] if moto_bin.exists() else [sys.executable, "-m", "moto.server"]
+    proc = children.start("moto", cpus.pin(cpus.server, [*moto_cmd, "-H", "127.0.0.1",
+                                                        "-p", str(moto_port)]))
+    moto = (moto_url, proc.pid)
+    try:
+        wait_http(f"{moto_url}/moto-api/", proc, children, "moto")
+        records = hits.kinesis_records(hits.read_tsv(opts.tsv))
+        ceiling = measure_ceiling(moto_url, proc.pid, f"{run_id}ceil", records, opts.duration)
+        print(f"  moto ceiling: {ceiling.records_per_s:,.0f} records/s ({ceiling.records:,} records "
+              f"of {ceiling.mean_record_bytes:.0f} B mean in {ceiling.duration_s:.1f}s, batches of "
+              f"500, one call at a time; moto CPU {pct(ceiling.moto_cpu_s / ceiling.duration_s)})",
+              flush=True)
+        result = KinesisResult(ceiling, [], [])
+        for c in opts.kinesis_concurrency:
+            result.closed.append(kinesis_phase(children, cpus, opts, moto, ceiling,
+                                               f"{run_id}k{c}", "kinesis", c))
+        half = ceiling.records_per_s / 2
+        limited = kinesis_phase(children, cpus, opts, moto, ceiling, f"{run_id}r1", "rate",
+                                OPEN_LOOP_CONNECTIONS, half)
+        limited.note = "half moto's ceiling"
+        result.open.append(limited)
+        best = max(p.load.rps for p in result.closed)
+        if not opts.quick and best / 2 < half * 0.9:
+            # the collector cannot take half the ceiling: latency then is a queue; add the
+            # latency at half of what it can take, a load it is not saturated by
+            own = kinesis_phase(children, cpus, opts, moto, ceiling, f"{run_id}r2", "rate",
+                                OPEN_LOOP_CONNECTIONS, best / 2)
+            own.note = "half the collector's best (c)"
+            result.open.append(own)
+        if opts.profile is not None:
+            c = max(opts.kinesis_concurrency)
+            result.profiled = kinesis_phase(children, cpus, opts, moto, ceiling, f"{run_id}prof",
+                                            "profile", c, profile=opts.profile / "collector-kinesis.txt")
+            result.profiled.note = "under py-spy (not in the table)"
+    finally:
+        children.stop(proc)
+    return result
+
+
+def print_kinesis(phase: KinesisPhase) -> None:
+    row = phase.load
+    what = f"rate {row.target_rate:,.0f}/s" if row.target_rate else f"c={row.concurrency:<4}"
+    verdict = "OK" if phase.check_ok else "MISMATCH"
+    print(f"  {row.label:<7} {what:<15} {row.rps:7,.0f} hits/s  p50 {row.p50_ms:7.2f} ms  "
+          f"p99 {row.p99_ms:7.2f} ms  {100 * phase.ceiling_share:5.1f}% of ceiling "
+          f"({100 * phase.equal_fill_share:5.1f}% at equal fill)  CPU: collector "
+          f"{pct(row.share(row.server_cpu_s))} moto {pct(row.share(row.moto_cpu_s))} "
+          f"load {pct(row.share(row.loadgen_cpu_s))}; cores {pct(row.server_core_busy)} "
+          f"{pct(row.load_core_busy)} steal {pct(row.steal)}", flush=True)
+    print(f"    read-back check: {phase.hit_records:,} hit records in the stream vs "
+          f"{phase.expected:,} 2xx answers (warm-up {phase.warmup_ok2xx:,} + measured "
+          f"{row.ok2xx or 0:,}); {phase.other_records} other records; failed requests "
+          f"{row.failed + phase.warmup_failed}: {verdict}", flush=True)
+
+
+# --- report --------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    wrk = "not installed"
+    if shutil.which("wrk"):
+        proc = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+        wrk = ((proc.stdout or proc.stderr).splitlines() or ["?"])[0].split(" Copyright")[0]
+    revision = "unknown"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        git = ["git", "-C", str(ROOT)]
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain", "--", "collector", "lambdalytics"],
+                               capture_output=True, text=True, check=True, timeout=10).stdout
+        revision = head + (" + uncommitted changes in collector/, lambdalytics/" if dirty else "")
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"), "revision": revision,
+        "cpu": cpu, "cores": str(os.cpu_count()),
+        "cpus_allowed": ",".join(map(str, sorted(os.sched_getaffinity(0)))),
+        "kernel": platform.release(), "python": platform.python_version(),
+        "uvicorn": version("uvicorn"), "httptools": version("httptools"),
+        "uvloop": version("uvloop"), "moto": version("moto"), "wrk": wrk,
+    }
+
+
+def summary(plain: dict[str, list[Load]], kinesis: KinesisResult | None) -> list[str]:
+    out: list[str] = []
+    bare = {r.concurrency: r for r in plain.get("bare", [])}
+    null = {r.concurrency: r for r in plain.get("null", [])}
+    if bare or null:
+        out += ["", "(a) bare ASGI 204 vs (b) collector with the NullWriter sink; server CPU per hit "
+                f"(target: (b) >= {TARGET_NULL_MIN:.0%} of (a), aiming at {TARGET_NULL_AIM:.0%})",
+                "(CPU: the server process's share of its core; core: that core's busy share, "
+                "whoever used it)",
+                f"{'conns':>5} | {'(a) hits/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'CPU':>4} {'core':>4} "
+                f"{'µs/hit':>6} | {'(b) hits/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'CPU':>4} "
+                f"{'core':>4} {'µs/hit':>6} | {'(b)/(a)':>7}"]
+        for c in sorted(set(bare) | set(null)):
+            cells = [f"{c:>5}"]
+            for r in (bare.get(c), null.get(c)):
+                cells.append(f"{r.rps:>10,.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
+                             f"{pct(r.share(r.server_cpu_s))} {pct(r.server_core_busy)} "
+                             f"{r.server_us_per_hit or 0:>6.0f}" if r else f"{'-':>43}")
+            a, b = bare.get(c), null.get(c)
+            if a and b:
+                ratio = b.rps / a.rps
+                verdict = ("meets the aim" if ratio >= TARGET_NULL_AIM else
+                           "meets the target" if ratio >= TARGET_NULL_MIN else "BELOW the target")
+                cells.append(f"{ratio:>7.1%}  {verdict}")
+            out.append(" | ".join(cells))
+    if kinesis is not None:
+        ceiling = kinesis.ceiling
+        out += ["", f"(c) collector -> Kinesis on moto; moto's ceiling {ceiling.records_per_s:,.0f} "
+                f"records/s (target: >= {TARGET_KINESIS:.0%} of it); processes' CPU as a share "
+                "of one core, and how busy moto's core and the shared core were as a whole",
+                f"{'load':>12} | {'hits/s':>7} {'p50 ms':>8} {'p99 ms':>8} | {'ceiling':>7} "
+                f"{'eq.fill':>8} | {'collector':>9} {'µs/hit':>6} {'moto':>4} {'load':>4} | "
+                f"{'core':>4} {'core':>4} | read-back"]
+        for p in [*kinesis.closed, *kinesis.open]:
+            r = p.load
+            what = f"{r.target_rate:,.0f}/s" if r.target_rate else f"c={r.concurrency}"
+            mark = "*" if p.extrapolated else " "
+            out.append(f"{what:>12} | {r.rps:>7,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} | "
+                       f"{p.ceiling_share:>7.1%} {p.equal_fill_share:>7.1%}{mark} | "
+                       f"{pct(r.share(r.server_cpu_s)):>9} {r.server_us_per_hit or 0:>6.0f} "
+                       f"{pct(r.share(r.moto_cpu_s))} {pct(r.share(r.loadgen_cpu_s))} | "
+                       f"{pct(r.server_core_busy)} {pct(r.load_core_busy)} | "
+                       f"{p.hit_records:,}/{p.expected:,} {'OK' if p.check_ok else 'MISMATCH'}"
+                       + (f"  ({p.note})" if p.note else ""))
+        if kinesis.closed:
+            best = max(kinesis.closed, key=lambda p: p.load.rps)
+            worst_case = min(best.equal_fill_share, best.ceiling_share)
+            out.append(f"best (c): {best.load.rps:,.0f} hits/s at c={best.load.concurrency} = "
+                       f"{best.ceiling_share:.1%} of the ceiling, {best.equal_fill_share:.1%} at "
+                       f"equal fill: {'meets' if worst_case >= TARGET_KINESIS else 'BELOW'} the "
+                       f"{TARGET_KINESIS:.0%} target")
+        if any(p.extrapolated for p in kinesis.all_phases):
+            out.append("* more records than the ceiling run wrote: extrapolated at its final rate")
+    return out
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=None,
+                        help="seconds per measurement (default 8; 2 with --quick)")
+    parser.add_argument("--concurrency", default=None,
+                        help="comma-separated connection counts (default 1,8,32,128; quick 8,64)")
+    parser.add_argument("--kinesis-concurrency", default=None,
+                        help="the same for (c) (default: --concurrency, plus 512 in a full run)")
+    parser.add_argument("--quick", action="store_true", help="short smoke run (~1 minute)")
+    parser.add_argument("--skip-kinesis", action="store_true", help="only (a) and (b)")
+    parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
+                        help="load generator for (a) and (b): wrk when installed (auto)")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="also py-spy the collector under load, (b) and (c); profiles to DIR")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
+    return parser.parse_args(argv)
+
+
+def _counts(text: str) -> list[int]:
+    values = [int(c) for c in text.split(",") if c.strip()]
+    if not values or min(values) < 1:
+        raise SystemExit(f"not a list of connection counts: {text!r}")
+    return values
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    duration = args.duration or (2.0 if args.quick else 8.0)
+    concurrency = _counts(args.concurrency or ("8,64" if args.quick else "1,8,32,128"))
+    if args.kinesis_concurrency:
+        kinesis_concurrency = _counts(args.kinesis_concurrency)
+    elif args.concurrency or args.quick:
+        kinesis_concurrency = concurrency
+    else:
+        kinesis_concurrency = [*concurrency, 512]
+    loadgen = args.loadgen
+    if loadgen == "auto":
+        loadgen = "wrk" if shutil.which("wrk") else "python"
+    elif loadgen == "wrk" and not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+
+    info = machine()
+    workdir = Path(tempfile.mkdtemp(prefix="collect-bench-"))
+    tsv = workdir / "requests.tsv"
+    hits.write_tsv(hits.generate(4000), tsv)
+    opts = Options(duration, 0.5 if args.quick else 2.0, concurrency, kinesis_concurrency,
+                   args.quick, loadgen, args.profile, tsv)
+    cpus = choose_cpus()
+    if cpus.load is not None:
+        os.sched_setaffinity(0, {cpus.load})  # this script's own work stays off the server's CPU
+    clean = child_env()  # in-process AWS clients and settings: moto's dummy credentials only
+    for name in [n for n in os.environ if n.startswith(("AWS_", "LAMBDALYTICS_"))]:
+        del os.environ[name]
+    os.environ.update(clean)
+
+    def terminate(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # even where inherited as ignored
+        signal.signal(signum, terminate)
+    print("Lambdalytics collector benchmark")
+    for key, value in info.items():
+        print(f"  {key:<13} {value}")
+    print(f"  layout        (a)/(b): server on CPU {cpus.server}, {loadgen} on CPU {cpus.load}; "
+          f"(c): moto alone on CPU {cpus.server}, collector + load + this script on CPU {cpus.load}; "
+          f"'cores' = how busy CPU {cpus.server} and CPU {cpus.load} were, whoever used them")
+    print(f"  runs          {duration:g}s each; concurrency {','.join(map(str, concurrency))}; "
+          f"(c) {','.join(map(str, kinesis_concurrency))}; 4,000 distinct requests from "
+          "1,500 clients, cycled", flush=True)
+
+    children = Children(workdir)
+    plain: dict[str, list[Load]] = {}
+    kinesis: KinesisResult | None = None
+    status = 0
+    started = time.monotonic()
+    try:
+        print("(a) bare ASGI app", flush=True)
+        plain["bare"] = bench_plain(children, cpus, opts, "baseline", "bare")
+        print("(b) collector, NullWriter", flush=True)
+        plain["null"] = bench_plain(children, cpus, opts, "null", "null")
+        if not args.skip_kinesis:
+            print("(c) collector -> Kinesis on moto", flush=True)
+            kinesis = bench_kinesis(children, cpus, opts, f"b{os.getpid()}")
+    except KeyboardInterrupt:
+        print("\ninterrupted; stopping every child process", flush=True)
+        status = 130
+    except Exception as exc:
+        print(f"\nFAILED: {type(exc).__name__}: {exc}", flush=True)
+        status = 1
+    finally:
+        children.stop_all()
+
+    for line in summary(plain, kinesis):
+        print(line)
+    failures = [f"{r.label} c={r.concurrency}: {r.failed}"
+                for rows in plain.values() for r in rows if r.failed]
+    if failures:
+        print(f"! failed requests in (a)/(b): {', '.join(failures)}")
+        status = status or 1
+    if kinesis is not None:
+        phases = kinesis.all_phases
+        bad = [p for p in phases if not p.check_ok]
+        print(f"read-back check: {'OK' if not bad else 'MISMATCH'} ({len(phases) - len(bad)}/"
+              f"{len(phases)} phases: hit records in the stream == 2xx answers, no failed request)")
+        if bad:
+            status = status or 1
+    print(f"total time {time.monotonic() - started:.0f}s")
+    if args.json is not None:
+        args.json.write_text(json.dumps({
+            "machine": info, "duration_s": duration, "loadgen": loadgen,
+            "plain": {k: [asdict(r) for r in v] for k, v in plain.items()},
+            "kinesis": None if kinesis is None else {
+                "ceiling": {k: v for k, v in asdict(kinesis.ceiling).items() if k != "curve"},
+                "phases": [{**asdict(p), "expected": p.expected, "check_ok": p.check_ok}
+                           for p in kinesis.all_phases],
+            },
+        }, indent=2) + "\n")
+    if status == 0 and not args.keep_logs:
+        shutil.rmtree(workdir, ignore_errors=True)
+    else:
+        print(f"logs kept in {workdir}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

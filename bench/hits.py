@@ -1,0 +1,238 @@
+"""Realistic, varied Universal Analytics requests for the benchmarks (deterministic per seed).
+
+Each request is what analytics.js (or a server-side Measurement Protocol client) would send:
+pageviews with ``dl``/``dt``/``dr``/``ul``/``sr``/``vp``/``cid``, events with ``ec``/``ea``/``el``/
+``ev``, custom dimensions and metrics, enhanced and classic ecommerce, user timings, plus the
+analytics.js internals the collector ignores (``_v``, ``_s``, ``_u``, ``jid``, ``_gid``, ``gtm``)
+and a ``z`` cache buster. Most go as ``GET /collect`` pixels; some as ``POST /r/collect``
+(beacon) or ``POST /j/collect`` (XHR) with the payload in the body and an ``Origin``.
+
+Every payload is checked with the collector's own parser, so each one is a valid hit for a
+registered tracking id: the Kinesis read-back can then expect exactly one hit record per 2xx.
+
+The requests are written as a tab-separated file (one request a line: method, target,
+user agent, origin, body) that both ``bench/loadgen.lua`` (wrk) and ``bench/loadgen.py`` read.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from fast_query_parsers import parse_query_string
+
+from collector import ua
+from lambdalytics import hit as hitmod
+
+TRACKING_IDS = ("UA-424242-1", "UA-424242-2", "UA-424242-7")
+PROPERTY_ID = "pbench0000001"
+
+USER_AGENTS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like "
+    "Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (X11; Linux x86_64; rv:125.0) Gecko/20100101 Firefox/125.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.3 Safari/605.1.15",
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.80",
+)
+SITES = ("shop.example.com", "blog.example.org", "docs.example.net")
+LANGUAGES = ("en-us", "en-gb", "de-de", "fr-fr", "es-es", "pt-br", "ja", "nl")
+SCREENS = (("1920x1080", "1903x969"), ("1366x768", "1349x657"), ("390x844", "390x664"),
+           ("2560x1440", "2543x1297"), ("414x896", "414x715"), ("1536x864", "1519x746"))
+WORDS = ("summer", "linen", "shirt", "guide", "release", "notes", "kinesis", "café", "zürich",
+         "deploy", "pricing", "blue", "wool", "jacket", "setup", "faq", "über", "東京", "sale")
+REFERRERS = ("", "", "", "https://www.google.com/", "https://www.bing.com/search?q=linen+shirt",
+             "https://t.co/abc123", "https://www.facebook.com/", "https://news.ycombinator.com/")
+CURRENCIES = ("EUR", "USD", "GBP")
+
+
+@dataclass(frozen=True, slots=True)
+class BenchRequest:
+    method: str
+    target: str  # path, with the query for a GET
+    user_agent: str
+    origin: str  # "" for none
+    body: str  # "" for none (a GET)
+
+    def payload(self) -> str:
+        return self.body if self.method == "POST" else self.target.partition("?")[2]
+
+
+def _enc(value: str) -> str:
+    # what encodeURIComponent leaves alone
+    return quote(value, safe="-_.!~*'()")
+
+
+def _slug(rng: random.Random, n: int = 3) -> str:
+    return "-".join(rng.choice(WORDS) for _ in range(n))
+
+
+class _Client:
+    def __init__(self, rng: random.Random, now: int) -> None:
+        self.cid = f"{rng.randrange(10**8, 10**10)}.{now - rng.randrange(0, 90 * 86400)}"
+        self.gid = f"{rng.randrange(10**8, 10**10)}.{now - rng.randrange(0, 86400)}"
+        self.uid = f"u{rng.randrange(10**6)}" if rng.random() < 0.1 else None
+        self.ua = rng.choice(USER_AGENTS)
+        self.lang = rng.choice(LANGUAGES)
+        self.screen, self.viewport = rng.choice(SCREENS)
+        self.site = rng.choice(SITES)
+        self.tid = TRACKING_IDS[SITES.index(self.site)]
+        self.hits = 0
+
+
+def _page(rng: random.Random, site: str) -> tuple[str, str]:
+    kind = rng.random()
+    if site.startswith("shop"):
+        path = rng.choice(("/", "/cart", "/checkout", f"/products/{_slug(rng)}",
+                           f"/collections/{_slug(rng, 1)}", f"/search?q={_enc(_slug(rng, 2))}"))
+    elif site.startswith("blog"):
+        path = f"/{rng.randrange(2019, 2025)}/{rng.randrange(1, 13):02d}/{_slug(rng, 4)}"
+    else:
+        path = f"/docs/{_slug(rng, 1)}/{_slug(rng, 2)}" + ("#install" if kind < 0.2 else "")
+    title = " ".join(w.capitalize() for w in _slug(rng, rng.randrange(2, 6)).split("-"))
+    return f"https://{site}{path}", f"{title} | {site.split('.')[0].capitalize()}"
+
+
+def _products(rng: random.Random, count: int) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for i in range(1, count + 1):
+        out += [(f"pr{i}id", f"SKU-{rng.randrange(10000, 99999)}"),
+                (f"pr{i}nm", _slug(rng, 2).replace("-", " ").title()),
+                (f"pr{i}ca", rng.choice(("Apparel/Shirts", "Apparel/Jackets", "Home/Linen"))),
+                (f"pr{i}br", rng.choice(("Acme", "Northwind", "Fabrikam"))),
+                (f"pr{i}va", rng.choice(("Blue", "Sand", "Black"))),
+                (f"pr{i}pr", f"{rng.randrange(900, 19900) / 100:.2f}"),
+                (f"pr{i}qt", str(rng.randrange(1, 4)))]
+    return out
+
+
+def _hit_params(rng: random.Random, c: _Client) -> list[tuple[str, str]]:
+    location, title = _page(rng, c.site)
+    roll = rng.random()
+    specific: list[tuple[str, str]]
+    if roll < 0.58:
+        hit_type, specific = "pageview", []
+    elif roll < 0.83:
+        hit_type = "event"
+        category, action = rng.choice((("Video", "play"), ("Outbound Link", "click"),
+                                       ("Form", "submit"), ("Scroll Depth", "75%"),
+                                       ("Newsletter", "subscribe")))
+        specific = [("ec", category), ("ea", action), ("el", rng.choice((title, location)))]
+        if rng.random() < 0.5:
+            specific.append(("ev", str(rng.randrange(0, 300))))
+        if category == "Scroll Depth":
+            specific.append(("ni", "1"))
+    elif roll < 0.93:  # enhanced ecommerce
+        action = rng.choice(("detail", "add", "checkout", "purchase"))
+        hit_type = "pageview" if action in ("detail", "checkout") else "event"
+        specific = [("ec", "Ecommerce"), ("ea", action)] if hit_type == "event" else []
+        specific += [("pa", action), ("cu", rng.choice(CURRENCIES))]
+        specific += _products(rng, 1 if action == "detail" else rng.randrange(1, 4))
+        if action == "checkout":
+            specific.append(("cos", str(rng.randrange(1, 4))))
+        if action == "purchase":
+            specific += [("ti", f"T{rng.randrange(10**6, 10**7)}"), ("ta", "Online Store"),
+                         ("tr", f"{rng.randrange(2000, 40000) / 100:.2f}"),
+                         ("tt", f"{rng.randrange(100, 4000) / 100:.2f}"), ("ts", "4.99")]
+        if action == "detail" and rng.random() < 0.5:
+            specific += [("il1nm", "Related"), ("il1pi1id", f"SKU-{rng.randrange(10000, 99999)}"),
+                         ("il1pi1nm", "Linen Shirt"), ("il1pi1ps", "1")]
+    elif roll < 0.96:  # classic ecommerce
+        tid = f"T{rng.randrange(10**6, 10**7)}"
+        if rng.random() < 0.5:
+            hit_type = "transaction"
+            specific = [("ti", tid), ("ta", "Online Store"),
+                        ("tr", f"{rng.randrange(2000, 40000) / 100:.2f}"), ("cu", "EUR")]
+        else:
+            hit_type = "item"
+            specific = [("ti", tid), ("in", "Linen Shirt"), ("ip", "39.90"), ("iq", "1"),
+                        ("ic", f"SKU-{rng.randrange(10000, 99999)}"), ("iv", "Shirts")]
+    else:
+        hit_type = "timing"
+        specific = [("utc", "JS Dependencies"), ("utv", "load"),
+                    ("utt", str(rng.randrange(20, 3000))), ("utl", "Google CDN"),
+                    ("plt", str(rng.randrange(300, 8000))), ("dns", str(rng.randrange(0, 120)))]
+
+    c.hits += 1
+    params = [("v", "1"), ("_v", "j101"), ("a", str(rng.randrange(10**8, 10**9))), ("t", hit_type),
+              ("_s", str(c.hits)), ("dl", location)]
+    referrer = rng.choice(REFERRERS)
+    if referrer:
+        params.append(("dr", referrer))
+    params += [("ul", c.lang), ("de", "UTF-8"), ("dt", title), ("sd", "24-bit"),
+               ("sr", c.screen), ("vp", c.viewport), ("je", "0"), ("_u", "SCCAAEABAAAAAC~"),
+               ("jid", ""), ("gjid", ""), ("cid", c.cid)]
+    if c.uid:
+        params.append(("uid", c.uid))
+    params += [("tid", c.tid), ("_gid", c.gid), ("_r", "1"), ("gtm", "45He45m0v9183")]
+    params += specific
+    if rng.random() < 0.3:
+        params += [("cd1", rng.choice(("member", "guest", "trial"))), ("cd2", _slug(rng, 2)),
+                   ("cm1", str(rng.randrange(1, 20)))]
+    if rng.random() < 0.05:
+        params.append(("qt", str(rng.randrange(100, 60_000))))
+    params.append(("z", str(rng.randrange(10**9, 10**10))))
+    return params
+
+
+def generate(count: int = 4000, *, seed: int = 20240501, clients: int = 1500) -> list[BenchRequest]:
+    """``count`` requests from ``clients`` distinct browsers, each one checked valid."""
+    rng = random.Random(seed)
+    now = int(time.time())
+    population = [_Client(rng, now) for _ in range(clients)]
+    out: list[BenchRequest] = []
+    for _ in range(count):
+        c = rng.choice(population)
+        payload = "&".join(f"{k}={_enc(v)}" for k, v in _hit_params(rng, c))
+        parsed = ua.parse(parse_query_string(payload.encode(), "&"))
+        if not parsed.valid:  # the generator's own bug: fail loudly, the check depends on it
+            raise AssertionError(f"generated an invalid hit: {parsed.messages} {payload}")
+        roll = rng.random()
+        if roll < 0.7:
+            out.append(BenchRequest("GET", f"/collect?{payload}", c.ua, "", ""))
+        else:
+            path = "/r/collect" if roll < 0.9 else "/j/collect"
+            out.append(BenchRequest("POST", path, c.ua, f"https://{c.site}", payload))
+    return out
+
+
+def write_tsv(requests: list[BenchRequest], path: Path) -> None:
+    lines = ["\t".join((r.method, r.target, r.user_agent, r.origin, r.body)) for r in requests]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def read_tsv(path: Path) -> list[BenchRequest]:
+    out: list[BenchRequest] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line:
+            method, target, user_agent, origin, body = line.split("\t")
+            out.append(BenchRequest(method, target, user_agent, origin, body))
+    return out
+
+
+def kinesis_records(requests: list[BenchRequest]) -> list[tuple[bytes, str]]:
+    """(data, partition key) of the hit record the collector would write for each request."""
+    received = time.time()
+    out: list[tuple[bytes, str]] = []
+    for r in requests:
+        pairs = parse_query_string(r.payload().encode(), "&")
+        parsed = ua.parse(pairs)
+        fields = dict(parsed.fields)
+        fields.update(
+            hit_id=hitmod.derived_hit_id("ua", *(f"{k}={v}" for k, v in pairs if k != "qt")),
+            received_time=hitmod.utc_ms(received),
+            event_time=hitmod.utc_ms(received - parsed.queue_time_ms / 1000),
+            property_id=PROPERTY_ID, tracking_id=parsed.tracking_id, protocol="ua",
+            ip_truncated="127.0.0.0", ip_anonymized=parsed.anonymize_ip,
+        )
+        hit = hitmod.Hit(**fields)
+        out.append((hitmod.encode(hit), hit.client_id or hit.user_id or hit.hit_id))
+    return out
