@@ -21,12 +21,17 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from collector import collect, ua
+from collector.bots import BotDetector
+from collector.device import DeviceDetector
 from collector.edge import ROUTES, ClientGone, Edge, Runtime, dispatch
+from collector.enrich import Enricher
 from collector.filtered import FilteredCounters
+from collector.geo import open_geo
 from collector.http import RawRequest, problem
 from collector.ingest import Ingest
 from collector.metrics import Metrics
 from collector.properties import PropertyCache, PropertyLookup
+from collector.referrer import ReferrerClassifier
 from collector.settings import CollectorSettings
 from collector.sink import BatchWriter, GroupCommitSink, KinesisWriter, PutRecordsClient
 from lambdalytics import aws
@@ -121,7 +126,7 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
     cache = PropertyCache(lookup, ttl=settings.property_ttl_s,
                           negative_ttl=settings.property_negative_ttl_s,
                           stale_for=settings.property_stale_s, metrics=metrics)
-    runtime.ingest = Ingest(sink, cache, counters, metrics)
+    runtime.ingest = Ingest(sink, cache, counters, metrics, _enricher(stack, settings))
 
     async def check() -> dict[str, str]:
         out = {}
@@ -136,6 +141,19 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
     readiness.check = check
     log.info("collector started", extra={"stream": res.stream.name,
                                          "properties_table": res.properties.name})
+
+
+def _enricher(stack: AsyncExitStack, settings: CollectorSettings) -> Enricher:
+    geo = open_geo(settings.geoip_database, cache_size=settings.enrich_cache_size)
+    stack.callback(geo.close)
+    return Enricher(
+        geo=geo,
+        devices=DeviceDetector(cache_size=settings.enrich_cache_size),
+        bots=BotDetector(cache_size=settings.enrich_cache_size),
+        referrers=ReferrerClassifier(),
+        trusted_proxy_hops=settings.trusted_proxy_hops,
+        bot_policy=settings.bot_policy,
+    )
 
 
 async def _drain(sink: GroupCommitSink, timeout: float) -> None:
@@ -256,7 +274,8 @@ async def _from_starlette(request: Request, limit: int) -> RawRequest | None:
         body=body, received=time.time(),
         client_ip=request.client.host if request.client else None,
         user_agent=request.headers.get("user-agent", ""), origin=request.headers.get("origin"),
-        headers={k: v for k, v in request.scope["headers"]},
+        headers=dict(request.scope["headers"]),
+        forwarded_for=[v for k, v in request.scope["headers"] if k == b"x-forwarded-for"],
     )
 
 

@@ -20,6 +20,7 @@ from collector.errors import Unavailable
 from collector.http import GIF, NO_CACHE, RawRequest, Response, cors
 from collector.ingest import (
     BATCH_TOO_LARGE,
+    BOT_FLAGGED,
     INVALID_HIT,
     TOO_LARGE,
     Ingest,
@@ -89,10 +90,6 @@ def _fields(parsed: ua.ParsedHit, payload: bytes, request: RawRequest,
     fields["property_id"] = property_id
     fields["tracking_id"] = parsed.tracking_id
     fields["protocol"] = PROTOCOL
-    ip = parsed.ip_override or request.client_ip
-    if ip:
-        fields["ip_truncated"] = truncate_ip(ip)
-    fields["ip_anonymized"] = parsed.anonymize_ip
     return fields
 
 
@@ -118,7 +115,16 @@ async def handle(ingest: Ingest, request: RawRequest) -> Response:
                 ingest.filtered(PROTOCOL, pid, parsed.tracking_id, verdict.reason)
                 continue
             assert verdict.property is not None
-            fields = _fields(parsed, payload, request, verdict.property.property_id)
+            pid = verdict.property.property_id
+            fields = _fields(parsed, payload, request, pid)
+            found = ingest.enricher.apply(fields, request, ip_override=parsed.ip_override,
+                                          ua_override=parsed.ua_override,
+                                          anonymize=parsed.anonymize_ip)
+            if found.filter_reason is not None:
+                ingest.filtered(PROTOCOL, pid, parsed.tracking_id, found.filter_reason)
+                continue
+            if found.bot_reason is not None:
+                ingest.counters.add(pid, parsed.tracking_id, BOT_FLAGGED)
             futures.append(ingest.submit(fields))
     except Unavailable as exc:
         # hits queued before the refusal still go to Kinesis; the client will retry the
@@ -171,8 +177,10 @@ async def debug(ingest: Ingest, request: RawRequest) -> Response:
                     return _unavailable(request, exc)
                 if verdict.reason is not None:
                     messages.append(_property_message(parsed.tracking_id, verdict.reason))
-            ip = parsed.ip_override or request.client_ip
-            if parsed.anonymize_ip and ip and (masked := truncate_ip(ip)):
+                else:
+                    messages.extend(_enrichment_messages(ingest, parsed, request))
+            ip, overridden = ingest.enricher.address(request, parsed.ip_override)
+            if (parsed.anonymize_ip or overridden) and ip and (masked := truncate_ip(ip)):
                 messages.append(ua.Message(
                     "INFO", "VALUE_MODIFIED",
                     f"IP Address from this hit was anonymized to {masked}.", "aip"))
@@ -187,6 +195,23 @@ async def debug(ingest: Ingest, request: RawRequest) -> Response:
     }
     return cors(request, Response(200, orjson.dumps(body), b"application/json; charset=utf-8",
                                   list(NO_CACHE)))
+
+
+def _enrichment_messages(ingest: Ingest, parsed: ua.ParsedHit,
+                         request: RawRequest) -> list[ua.Message]:
+    """What production would decide from enrichment: a bot or a spam referrer."""
+    found = ingest.enricher.apply(dict(parsed.fields), request, ip_override=parsed.ip_override,
+                                  ua_override=parsed.ua_override, anonymize=parsed.anonymize_ip)
+    if found.filter_reason == "referrer_spam":
+        return [ua.Message("WARN", "HIT_FILTERED", "The referrer is on the referrer-spam list; "
+                           "the hit is not recorded.", "dr")]
+    if found.filter_reason is not None:
+        return [ua.Message("WARN", "HIT_FILTERED", f"The hit comes from a bot "
+                           f"({found.bot_reason}); it is not recorded.", "ua")]
+    if found.bot_reason is not None:
+        return [ua.Message("INFO", "HIT_FLAGGED", f"The hit comes from a bot "
+                           f"({found.bot_reason}); it is recorded flagged.", "ua")]
+    return []
 
 
 def _property_message(tracking_id: str, reason: str) -> ua.Message:

@@ -113,8 +113,11 @@ class Edge:
         origin: str | None = None
         length = -1
         headers: dict[bytes, bytes] = {}
+        forwarded: list[bytes] = []
         for name, value in scope["headers"]:
-            if name == b"user-agent":
+            if name == b"x-forwarded-for":
+                forwarded.append(value)
+            elif name == b"user-agent":
                 user_agent = value.decode("latin-1")
             elif name == b"content-length":
                 length = int(value) if value.isdigit() else -1
@@ -138,6 +141,6 @@ class Edge:
         request = RawRequest(
             method=scope["method"], path=scope["path"], query=scope["query_string"], body=body,
             received=time.time(), client_ip=client[0] if client else None,
-            user_agent=user_agent, origin=origin, headers=headers,
+            user_agent=user_agent, origin=origin, headers=headers, forwarded_for=forwarded,
         )
         await respond(send, await dispatch(self.runtime, request))

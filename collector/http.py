@@ -27,7 +27,8 @@ class RawRequest:
     client_ip: str | None  # the peer; never stored or logged as is
     user_agent: str = ""
     origin: str | None = None
-    headers: dict[bytes, bytes] = field(default_factory=dict)
+    headers: dict[bytes, bytes] = field(default_factory=dict)  # lower-case names, last value
+    forwarded_for: list[bytes] = field(default_factory=list)  # every X-Forwarded-For field
 
 
 @dataclass(slots=True)

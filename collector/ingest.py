@@ -10,6 +10,7 @@ from collector.errors import SinkUnavailable, Unavailable
 from lambdalytics import hit as hitmod
 
 if TYPE_CHECKING:
+    from collector.enrich import Enricher
     from collector.filtered import FilteredCounters
     from collector.metrics import Metrics
     from collector.properties import PropertyCache
@@ -21,6 +22,7 @@ DISABLED_PROPERTY = "disabled_property"
 INVALID_HIT = "invalid_hit"
 TOO_LARGE = "payload_too_large"
 BATCH_TOO_LARGE = "batch_too_large"
+BOT_FLAGGED = "bot_flagged"  # a bot forwarded with its flag (bot_policy=flag), still counted
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +35,12 @@ class Verdict:
 
 class Ingest:
     def __init__(self, sink: GroupCommitSink, properties: PropertyCache,
-                 counters: FilteredCounters, metrics: Metrics) -> None:
+                 counters: FilteredCounters, metrics: Metrics, enricher: Enricher) -> None:
         self.sink = sink
         self.properties = properties
         self.counters = counters
         self.metrics = metrics
+        self.enricher = enricher
 
     async def check(self, tracking_id: str) -> Verdict:
         """Raises PropertiesUnavailable when the table is down and nothing is cached."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from collector.sink import SinkLimits
@@ -26,6 +28,14 @@ class CollectorSettings(CommonSettings):
     filtered_flush_s: float = Field(10.0, gt=0)
     fast_path: bool = Field(True, description="serve the hit endpoints from the lean ASGI path")
     drain_timeout_s: float = Field(20.0, gt=0, description="longest a shutdown waits to drain")
+    geoip_database: str | None = Field(
+        None, description="path of a MaxMind GeoIP2/GeoLite2 City or Country database")
+    trusted_proxy_hops: int = Field(
+        0, ge=0, le=10, description="proxies we run in front (behind one ALB: 1); "
+                                    "X-Forwarded-For is read through exactly these")
+    bot_policy: Literal["flag", "filter"] = Field(
+        "filter", description="bots: forward flagged, or filter (counted either way)")
+    enrich_cache_size: int = Field(20_000, ge=0, description="entries per enrichment LRU")
 
     def sink_limits(self) -> SinkLimits:
         return SinkLimits(
