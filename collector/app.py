@@ -47,6 +47,7 @@ class Overrides:
     writer: BatchWriter | None = None  # e.g. NullWriter: no Kinesis at all
     properties: PropertyLookup | None = None  # e.g. a fixed in-memory lookup
     wrap_kinesis: Callable[[Any], PutRecordsClient] | None = None  # fault injection
+    enricher: Enricher | None = None  # e.g. a cheaper one, to measure enrichment's cost
 
 
 class Readiness:
@@ -126,7 +127,8 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
     cache = PropertyCache(lookup, ttl=settings.property_ttl_s,
                           negative_ttl=settings.property_negative_ttl_s,
                           stale_for=settings.property_stale_s, metrics=metrics)
-    runtime.ingest = Ingest(sink, cache, counters, metrics, _enricher(stack, settings))
+    enricher = overrides.enricher or _enricher(stack, settings)
+    runtime.ingest = Ingest(sink, cache, counters, metrics, enricher)
 
     async def check() -> dict[str, str]:
         out = {}
