@@ -18,7 +18,7 @@ def _local(args: argparse.Namespace) -> None:
 
     logs.configure(args.log_level, "text")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(local.run(args.port, args.aws_port, args.host))
+        asyncio.run(local.run(args.port, args.aws_port, args.host, args.geoip))
 
 
 def _collector(_args: argparse.Namespace) -> None:
@@ -84,6 +84,8 @@ def parser() -> argparse.ArgumentParser:
     local.add_argument("--port", type=int, default=8080, help="collector port (0: any free)")
     local.add_argument("--aws-port", type=int, default=0, help="emulator port (0: any free)")
     local.add_argument("--host", default="127.0.0.1")
+    local.add_argument("--geoip", metavar="PATH", default=None,
+                       help="a MaxMind GeoLite2/GeoIP2 City or Country database (optional)")
     local.add_argument("--log-level", default="WARNING")
     local.set_defaults(func=_local)
 

@@ -72,7 +72,8 @@ Ctrl-C stops everything (queued hits are sent to Kinesis first).
 """, file=out, flush=True)
 
 
-async def run(port: int, aws_port: int, host: str = "127.0.0.1") -> None:
+async def run(port: int, aws_port: int, host: str = "127.0.0.1",
+              geoip_database: str | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
     server, aws_url = start_moto(aws_port)
     # moto accepts any credentials; set dummy ones only when none are configured
@@ -83,6 +84,7 @@ async def run(port: int, aws_port: int, host: str = "127.0.0.1") -> None:
             host=host, port=port, aws_endpoint_url=aws_url,
             aws_region=os.environ.get("AWS_REGION", "us-east-1"),
             sink_max_in_flight=1,  # moto loses records under concurrent PutRecords
+            geoip_database=geoip_database,
         )
         await prepare(settings)
         uv = uvicorn.Server(collector_config(settings))

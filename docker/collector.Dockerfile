@@ -1,0 +1,53 @@
+# syntax=docker/dockerfile:1.7
+# The collector image. Build from the repository root:
+#
+#   docker build -f docker/collector.Dockerfile -t lambdalytics-collector .
+#
+# With a MaxMind licence key the build fetches GeoLite2-City into the image. The key is a
+# BuildKit secret: it is never in a layer, the image history or a build argument.
+#
+#   MAXMIND_LICENSE_KEY=... docker build -f docker/collector.Dockerfile \
+#       --secret id=maxmind_license_key,env=MAXMIND_LICENSE_KEY -t lambdalytics-collector .
+#
+# Without one the image runs with no geo fields (one start-up warning); a database can also
+# be mounted at run time and named by LAMBDALYTICS_GEOIP_DATABASE.
+
+FROM python:3.11-slim-bookworm AS geoip
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /geoip
+RUN --mount=type=secret,id=maxmind_license_key,required=false \
+    if [ -s /run/secrets/maxmind_license_key ]; then \
+      curl -fsSL -G "https://download.maxmind.com/app/geoip_download" \
+        --data-urlencode "edition_id=GeoLite2-City" --data-urlencode "suffix=tar.gz" \
+        --data-urlencode "license_key@/run/secrets/maxmind_license_key" -o city.tar.gz \
+      && tar -xzf city.tar.gz --strip-components=1 --wildcards '*/GeoLite2-City.mmdb' \
+      && rm city.tar.gz; \
+    else \
+      echo "no MaxMind licence key: the image has no GeoIP database"; \
+    fi
+
+FROM python:3.11-slim-bookworm AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY lambdalytics ./lambdalytics
+COPY collector ./collector
+RUN pip install --no-cache-dir --prefix=/install .
+
+FROM python:3.11-slim-bookworm
+RUN useradd --system --uid 10001 --home /app lambdalytics
+COPY --from=build /install /usr/local
+COPY --from=geoip /geoip /usr/share/GeoIP
+ENV LAMBDALYTICS_HOST=0.0.0.0 \
+    LAMBDALYTICS_PORT=8080 \
+    LAMBDALYTICS_GEOIP_DATABASE=/usr/share/GeoIP/GeoLite2-City.mmdb \
+    LAMBDALYTICS_TRUSTED_PROXY_HOPS=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+USER lambdalytics
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s \
+    CMD ["python", "-c", "import urllib.request,sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=2).status != 200)"]
+# uvicorn drains on SIGTERM (in-flight requests, then the queue into Kinesis)
+STOPSIGNAL SIGTERM
+CMD ["python", "-m", "collector"]
