@@ -12,11 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from lambdalytics import aws
+
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_kinesis import KinesisClient
 
     from lambdalytics.resources import StreamSpec, TableSpec
+    from lambdalytics.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
@@ -71,3 +74,15 @@ async def ensure_table(client: DynamoDBClient, spec: TableSpec) -> None:
                 TableName=spec.name,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
             )
+
+
+async def provision(settings: CommonSettings, tables: tuple[TableSpec, ...] | None = None,
+                    ) -> None:
+    """The stream and ``tables`` (default: all of them) of ``settings``' resources."""
+    res = settings.resources
+    session = aws.session()
+    async with aws.client(session, "kinesis", settings) as kinesis, \
+            aws.client(session, "dynamodb", settings) as ddb:
+        await ensure_stream(kinesis, res.stream)
+        for table in res.tables if tables is None else tables:
+            await ensure_table(ddb, table)

@@ -31,16 +31,7 @@ def _bootstrap(_args: argparse.Namespace) -> None:
     settings = CommonSettings()
     logs.configure(settings.log_level, settings.log_format)
 
-    async def go() -> None:
-        session = aws.session()
-        res = settings.resources
-        async with aws.client(session, "kinesis", settings) as kinesis, \
-                aws.client(session, "dynamodb", settings) as ddb:
-            await bootstrap.ensure_stream(kinesis, res.stream)
-            for table in res.tables:
-                await bootstrap.ensure_table(ddb, table)
-
-    asyncio.run(go())
+    asyncio.run(bootstrap.provision(settings))
 
 
 def _properties(args: argparse.Namespace) -> None:

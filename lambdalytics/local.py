@@ -40,15 +40,10 @@ def start_moto(port: int) -> tuple[object, str]:
 
 
 async def prepare(settings: CollectorSettings) -> None:
-    session = aws.session()
-    res = settings.resources
-    async with aws.client(session, "kinesis", settings) as kinesis, \
-            aws.client(session, "dynamodb", settings) as ddb:
-        await bootstrap.ensure_stream(kinesis, res.stream)
-        for table in res.tables:
-            await bootstrap.ensure_table(ddb, table)
+    await bootstrap.provision(settings)
+    async with aws.client(aws.session(), "dynamodb", settings) as ddb:
         with contextlib.suppress(TrackingIdTaken):
-            await PropertyStore(ddb, res.properties.name).register(
+            await PropertyStore(ddb, settings.resources.properties.name).register(
                 "Demo site", [DEMO_TRACKING_ID], property_id=DEMO_PROPERTY)
 
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 
@@ -8,6 +7,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from collector.settings import CollectorSettings
+from tests.support import isolate_aws_env
 
 
 @pytest.fixture(scope="session")
@@ -22,14 +22,7 @@ def moto_url() -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No real account, endpoint or setting leaks in from the machine running the tests."""
-    for name in list(os.environ):
-        if name.startswith(("AWS_", "LAMBDALYTICS_")):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    isolate_aws_env(monkeypatch)
 
 
 @pytest.fixture

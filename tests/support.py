@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import boto3
+import pytest
 import uvicorn
 
 from collector.app import Overrides
@@ -20,6 +22,18 @@ from lambdalytics.properties import PropertyStore
 from lambdalytics.records import decode
 
 UA_TID = "UA-1234-1"
+
+
+def isolate_aws_env(mp: pytest.MonkeyPatch) -> None:
+    """No real account, endpoint or setting leaks in from the machine running the tests."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "LAMBDALYTICS_")):
+            mp.delenv(name)
+    mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+    mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    mp.setenv("AWS_CONFIG_FILE", "/dev/null")
+    mp.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 
 
 @contextmanager
@@ -63,13 +77,10 @@ def create_stack(settings: CollectorSettings, tracking_ids: list[str] | None = N
     """Stream and properties table as `lambdalytics local` makes them, plus one property."""
 
     async def go() -> None:
-        session = aws.session()
         res = settings.resources
-        async with aws.client(session, "kinesis", settings) as kinesis, \
-                aws.client(session, "dynamodb", settings) as ddb:
-            await bootstrap.ensure_stream(kinesis, res.stream)
-            await bootstrap.ensure_table(ddb, res.properties)
-            if tracking_ids:
+        await bootstrap.provision(settings, (res.properties,))
+        if tracking_ids:
+            async with aws.client(aws.session(), "dynamodb", settings) as ddb:
                 await PropertyStore(ddb, res.properties.name).register(
                     "Test site", tracking_ids, enabled=enabled)
 

@@ -9,7 +9,6 @@ stops), run their own collector on their own stream.
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from collections.abc import Iterator
@@ -26,7 +25,15 @@ from collector.http import GIF
 from collector.settings import CollectorSettings
 from lambdalytics import hit as hitmod
 from lambdalytics.records import FilteredCount
-from tests.support import UA_TID, boto, create_stack, read_records, read_stream, running_collector
+from tests.support import (
+    UA_TID,
+    boto,
+    create_stack,
+    isolate_aws_env,
+    read_records,
+    read_stream,
+    running_collector,
+)
 
 HIT_PATHS = ["/collect", "/r/collect", "/j/collect"]
 NO_CACHE = {"cache-control": "no-cache, no-store, must-revalidate", "pragma": "no-cache",
@@ -95,14 +102,7 @@ def metric(text: str, name: str, **labels: str) -> float:
 def module_env() -> Iterator[None]:
     """conftest's AWS isolation, for collectors that live as long as the module."""
     with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith(("AWS_", "LAMBDALYTICS_")):
-                mp.delenv(name)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.setenv("AWS_CONFIG_FILE", "/dev/null")
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        isolate_aws_env(mp)
         yield
 
 

@@ -7,7 +7,6 @@ registered property so that the valid-looking hits among the examples really go 
 
 from __future__ import annotations
 
-import os
 import secrets
 import string
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ from hypothesis import strategies as st
 from collector import ua
 from collector.edge import ROUTES
 from collector.settings import CollectorSettings
-from tests.support import UA_TID, create_stack, running_collector
+from tests.support import UA_TID, create_stack, isolate_aws_env, running_collector
 
 OTHER_PATHS = ["/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc",
                "/g/collect", "/mp/collect", "/debug/batch", "/collect/", "//collect", "/COLLECT",
@@ -33,14 +32,7 @@ OTHER_PATHS = ["/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs",
 def module_env() -> Iterator[None]:
     """conftest's AWS isolation, for a collector that lives as long as the module."""
     with pytest.MonkeyPatch.context() as mp:
-        for name in list(os.environ):
-            if name.startswith(("AWS_", "LAMBDALYTICS_")):
-                mp.delenv(name)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        mp.setenv("AWS_CONFIG_FILE", "/dev/null")
-        mp.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        isolate_aws_env(mp)
         yield
 
 
