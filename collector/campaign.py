@@ -58,12 +58,16 @@ QUERY_MAX: Final = 8192  # characters of a query string looked at
 PAIRS_MAX: Final = 256  # query pairs looked at
 
 _WANTED: Final = frozenset((*CAMPAIGN_TAGS, *CLICK_IDS))
+_FIELDS: Final = frozenset((*CAMPAIGN_TAGS.values(), *CLICK_IDS))
+_PAID: Final = frozenset(PAID_CLICK_IDS)
 
 
 def campaign_fields(page_location: str | None, explicit: Mapping[str, Any]) -> dict[str, str]:
     """The campaign and click-id Hit fields to set: the hit's own values where it has them,
     else the page URL's tags (see the module docstring for the rules)."""
     tags = _url_tags(page_location)
+    if not tags and _FIELDS.isdisjoint(explicit.keys()):
+        return {}  # the common hit: no tags in the URL, no campaign parameters
     out: dict[str, str] = {}
     for tag, field in CAMPAIGN_TAGS.items():
         value = _text(explicit.get(field))
@@ -84,6 +88,8 @@ def campaign_fields(page_location: str | None, explicit: Mapping[str, Any]) -> d
 
 def is_paid_click(fields: Mapping[str, Any]) -> bool:
     """The hit carries an ad click id (gclid, dclid, gbraid, wbraid or msclkid)."""
+    if _PAID.isdisjoint(fields.keys()):
+        return False
     return any(_text(fields.get(name)) is not None for name in PAID_CLICK_IDS)
 
 
