@@ -1,38 +1,52 @@
-"""Benchmark of the collector's hit path: ``/collect`` throughput and latency on one core.
+"""Benchmark of the collector's hit path: ``/collect`` throughput and latency on one core,
+and what enrichment costs in it.
 
 What it measures, in one run, with realistic and varied Universal Analytics hits from
-:mod:`bench.hits` (pageviews, events, custom dimensions, ecommerce, timings; 1,500 distinct
-client ids; analytics.js internals and a ``z`` cache buster; ~70 % GET pixels, the rest
-beacon/XHR POSTs) at rising concurrency:
+:mod:`bench.hits` (pageviews, events, custom dimensions, ecommerce, timings; analytics.js
+internals and a ``z`` cache buster; ~70 % GET pixels, the rest beacon/XHR POSTs) on traffic
+that is realistic for the enrichment caches (:mod:`bench.traffic`: user agents and client
+addresses drawn Zipf-like from many more distinct values than the caches hold, the address
+in X-Forwarded-For; referrers of every kind, utm-tagged and click-id landing pages; a few %
+bots), with the GeoIP database a synthetic GeoLite2-City-shaped one (:mod:`bench.workload`),
+at rising concurrency:
 
 (a) a bare ASGI app answering 204 (:mod:`bench.baseline_app`) under the collector's own
     ``uvicorn.Config`` (:func:`collector.server.config`: no access log, lifespan on,
     httptools and uvloop): the ceiling of the stack;
-(b) the collector with :class:`collector.sink.NullWriter` behind the real group-commit sink
-    and an in-memory property lookup: the collector's own cost;
-(c) the collector writing to Kinesis on moto, compared with moto's own ceiling measured in
-    the same run by a plain client putting batches of 500 real hit records; then its
-    latency under an open-loop load at half that ceiling; and after each phase, every
-    record is read back from the stream and the hit records are counted against the 2xx
-    answers the load generator got.
+(b0) the collector with :class:`collector.sink.NullWriter` behind the real group-commit sink
+    and an in-memory property lookup, its enrichment replaced (``Overrides(enricher=...)``)
+    by :class:`bench.workload.PeerOnlyEnricher`, what it did before enrichment existed;
+(b) the same with the collector's full enrichment (GeoIP, devices, bots, campaign,
+    referrer; ``trusted_proxy_hops=1``, ``bot_policy="flag"``), its caches warmed in
+    process by the requests before the measured ones: enrichment's cost is (b0) vs (b);
+then the enrichment alone, in process (bench/enrich_e2e.py on the server's idle CPU): µs per
+hit of ``Enricher.apply`` on the same stream, step by step, and every cache's miss rate;
+(c) the collector (full enrichment) writing to Kinesis on moto, compared with moto's own
+    ceiling measured in the same run by a plain client putting batches of 500 real
+    (enriched) hit records; then its latency under an open-loop load at half that ceiling;
+    and after each phase, every record is read back from the stream and the hit records
+    are counted against the 2xx answers the load generator got (bots are forwarded flagged
+    and no referrer is spam, so one 2xx is one hit record).
 
 How: each server is a separate process (``python -m bench.serve``) started, waited for,
-warmed up, measured and stopped. For (a) and (b) the server is pinned to the first CPU
-(``taskset -c 0``) and ``wrk`` with ``bench/loadgen.lua`` to the second. For (c), moto runs
-alone on the first CPU and the collector, the load generator and this script share the
-second; the load comes from :mod:`bench.loadgen`, which waits for every answer it is owed
-so that its 2xx count is exact (wrk abandons requests in flight when its time is up).
-moto's PutRecords slows down as a shard fills (it copies the shard's keys on every
-record), so every (c) phase gets a fresh stream, and the ceiling comparison is also made
-at equal fill: the time moto alone took for the same records, over the time the collector
-took.
+warmed up, measured and stopped; each sees one continuing stream of requests (the load
+generators start where the previous load on it stopped). For (a), (b0) and (b) the server
+is pinned to the first CPU (``taskset -c 0``) and ``wrk`` with ``bench/loadgen.lua`` to the
+second. For (c), moto runs alone on the first CPU and the collector, the load generator and
+this script share the second; the load comes from :mod:`bench.loadgen`, which waits for
+every answer it is owed so that its 2xx count is exact (wrk abandons requests in flight when
+its time is up). moto's PutRecords slows down as a shard fills (it copies the shard's keys
+on every record), so every (c) phase gets a fresh stream, and the ceiling comparison is also
+made at equal fill: the time moto alone took for the same records, over the time the
+collector took.
 
 All traffic goes to 127.0.0.1; every child process is stopped on exit, error or Ctrl-C.
 Timings are printed, never asserted; the exit status is 1 only when a correctness check
-fails (a read-back count that differs, failed requests) or a phase cannot run.
+fails (a read-back count that differs, failed requests) or a phase cannot run. The GeoIP
+database and the request file are built once into $TMPDIR/lambdalytics-bench and reused.
 
-    python bench/collect_bench.py                 # full run, ~3.5 minutes
-    python bench/collect_bench.py --quick         # ~1 minute smoke run (CI)
+    python bench/collect_bench.py                 # full run, ~8 minutes (+1 the first time)
+    python bench/collect_bench.py --quick         # ~1 minute smoke run (CI), smaller workload
     python bench/collect_bench.py --skip-kinesis --concurrency 1,8,32,128 --duration 8
 """
 
@@ -68,10 +82,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `bench`, `collector`, `lambdalytics` importable
     sys.path.insert(0, str(ROOT))
 
-from bench import hits  # noqa: E402
+from bench import hits, workload  # noqa: E402
 
 LUA = ROOT / "bench" / "loadgen.lua"
 TARGET_NULL_MIN, TARGET_NULL_AIM, TARGET_KINESIS = 0.35, 0.50, 0.80
+TARGET_ENRICHMENT = 0.30  # enrichment may cost at most this share of the collector's throughput
 OPEN_LOOP_CONNECTIONS = 256
 
 
@@ -217,6 +232,7 @@ class Load:
     ok2xx: int | None  # None when the tool does not count them (wrk)
     failed: int  # error statuses, connection errors, timeouts
     target_rate: float | None = None
+    sent: int | None = None  # requests sent (wrk: None, it reports those answered)
     duration_s: float = 0.0
     server_cpu_s: float | None = None
     moto_cpu_s: float | None = None
@@ -246,13 +262,29 @@ class Options:
     loadgen: str  # wrk | python
     profile: Path | None
     tsv: Path
+    spec: workload.Spec
+    geoip: Path
+    prewarm: Path  # what enrichment reads of the first spec.prewarm requests
+    profiled: dict[str, tuple[Path, float]] = field(default_factory=dict)  # label: (file, µs/hit)
+
+
+class Stream:
+    """Where in the request file the next load on one server starts: each server's caches
+    see one continuing stream of requests, from the first after the prewarmed ones."""
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+
+    def advance(self, row: Load) -> None:
+        self.position += row.sent if row.sent is not None else row.requests
 
 
 def run_wrk(children: Children, cpus: Cpus, url: str, tsv: Path, connections: int,
-            duration: float, label: str) -> Load:
+            duration: float, label: str, start: int = 0) -> Load:
     seconds = max(1, round(duration))
     cmd = cpus.pin(cpus.load, ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency",
-                               "--timeout", "10s", "-s", str(LUA), url, "--", str(tsv)])
+                               "--timeout", "10s", "-s", str(LUA), url, "--", str(tsv),
+                               str(start)])
     before = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk is the one child ending now
     out = children.run(f"wrk-{label}-c{connections}", cmd, timeout=seconds + 60)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -269,18 +301,19 @@ def run_wrk(children: Children, cpus: Cpus, url: str, tsv: Path, connections: in
 
 
 def run_python_load(children: Children, cpus: Cpus, url: str, tsv: Path, connections: int,
-                    duration: float, label: str, rate: float | None = None) -> Load:
+                    duration: float, label: str, rate: float | None = None,
+                    start: int = 0) -> Load:
     grace = 2 * duration + 15  # an overloaded server owes a backlog when the time is up
     cmd = [sys.executable, "-m", "bench.loadgen", "--url", url, "--requests", str(tsv),
            "--connections", str(connections), "--duration", f"{duration:g}",
-           "--grace", f"{grace:g}"]
+           "--grace", f"{grace:g}", "--start", str(start)]
     if rate is not None:
         cmd += ["--rate", f"{rate:.0f}"]
     out = children.run(f"loadgen-{label}-c{connections}", cpus.pin(cpus.load, cmd),
                        timeout=duration + grace + 30)
     s = json.loads(out.strip().splitlines()[-1])
     return Load(label, connections, "python", s["rps"], s["p50_ms"], s["p99_ms"], s["answered"],
-                s["ok2xx"], s["other_status"] + s["failed"], rate, s["duration_s"],
+                s["ok2xx"], s["other_status"] + s["failed"], rate, s["sent"], s["duration_s"],
                 loadgen_cpu_s=s["cpu_s"])
 
 
@@ -305,8 +338,9 @@ def core_busy(before: dict[int, tuple[int, int, int]], after: dict[int, tuple[in
 
 
 def measure(children: Children, cpus: Cpus, opts: Options, url: str, connections: int,
-            duration: float, label: str, server_pid: int, *, tool: str | None = None,
-            rate: float | None = None, moto_pid: int | None = None) -> Load:
+            duration: float, label: str, server_pid: int, stream: Stream, *,
+            tool: str | None = None, rate: float | None = None,
+            moto_pid: int | None = None) -> Load:
     """One load run, with the CPU the server (and moto) used during it, and how busy each
     core was as a whole (a core much busier than our processes: something else ran there)."""
     tool = tool or opts.loadgen
@@ -314,9 +348,11 @@ def measure(children: Children, cpus: Cpus, opts: Options, url: str, connections
     moto_before = cpu_seconds(moto_pid) if moto_pid else 0.0
     ticks = core_ticks()
     if tool == "wrk":
-        row = run_wrk(children, cpus, url, opts.tsv, connections, duration, label)
+        row = run_wrk(children, cpus, url, opts.tsv, connections, duration, label, stream.position)
     else:
-        row = run_python_load(children, cpus, url, opts.tsv, connections, duration, label, rate)
+        row = run_python_load(children, cpus, url, opts.tsv, connections, duration, label, rate,
+                              stream.position)
+    stream.advance(row)
     ticks_after = core_ticks()
     row.server_cpu_s = cpu_seconds(server_pid) - server_before
     if moto_pid:
@@ -339,24 +375,36 @@ def serve_cmd(mode: str, port: int, *extra: str) -> list[str]:
     return [sys.executable, "-m", "bench.serve", "--mode", mode, "--port", str(port), *extra]
 
 
+def enrich_args(opts: Options, enrich: str) -> list[str]:
+    """bench.serve's options for an enrichment: ``minimal`` (before enrichment) or ``full``
+    (the collector's, on the synthetic GeoIP database, caches prewarmed)."""
+    if enrich == "minimal":
+        return ["--enrich", "minimal"]
+    return ["--enrich", "full", "--geoip", str(opts.geoip), "--cache-size",
+            str(opts.spec.cache_size), "--prewarm", str(opts.prewarm)]
+
+
 @contextlib.contextmanager
 def server(children: Children, name: str, cmd: list[str], url: str) -> Iterator[subprocess.Popen[bytes]]:
     proc = children.start(name, cmd)
     try:
-        wait_http(f"{url}/healthz", proc, children, name)
+        wait_http(f"{url}/healthz", proc, children, name, timeout=180.0)  # prewarm included
         yield proc
     finally:
         children.stop(proc, sig=signal.SIGINT)  # uvicorn's graceful shutdown (drains the sink)
 
 
-def bench_plain(children: Children, cpus: Cpus, opts: Options, mode: str, label: str) -> list[Load]:
+def bench_plain(children: Children, cpus: Cpus, opts: Options, mode: str, label: str,
+                enrich: str | None = None) -> list[Load]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     rows: list[Load] = []
-    with server(children, f"server-{mode}", cpus.pin(cpus.server, serve_cmd(mode, port)), url) as proc:
-        measure(children, cpus, opts, url, 32, opts.warmup, f"{label}-warmup", proc.pid)
+    stream = Stream(opts.spec.prewarm)  # every server gets the same requests, in the same order
+    cmd = serve_cmd(mode, port, *(enrich_args(opts, enrich) if enrich else []))
+    with server(children, f"server-{label}", cpus.pin(cpus.server, cmd), url) as proc:
+        measure(children, cpus, opts, url, 32, opts.warmup, f"{label}-warmup", proc.pid, stream)
         for c in opts.concurrency:
-            row = measure(children, cpus, opts, url, c, opts.duration, label, proc.pid)
+            row = measure(children, cpus, opts, url, c, opts.duration, label, proc.pid, stream)
             rows.append(row)
             print(f"  {label:<6} c={c:<4} {row.rps:9,.0f} hits/s  p50 {row.p50_ms:7.2f} ms  "
                   f"p99 {row.p99_ms:7.2f} ms  CPU: server {pct(row.share(row.server_cpu_s))} "
@@ -364,12 +412,50 @@ def bench_plain(children: Children, cpus: Cpus, opts: Options, mode: str, label:
                   f"{pct(row.share(row.loadgen_cpu_s))}; cores {pct(row.server_core_busy)} "
                   f"{pct(row.load_core_busy)} steal {pct(row.steal)}  failed {row.failed}",
                   flush=True)
-        if opts.profile is not None and mode == "null":
-            out = opts.profile / "collector-null.txt"
+        if opts.profile is not None and enrich is not None:
+            out = opts.profile / f"collector-{label}.txt"
             with py_spy(children, cpus, proc.pid, opts.duration, out):
-                measure(children, cpus, opts, url, max(opts.concurrency), opts.duration + 1,
-                        "profile", proc.pid)
+                row = measure(children, cpus, opts, url, max(opts.concurrency), opts.duration + 1,
+                              "profile", proc.pid, stream)
+            if out.exists() and row.server_us_per_hit:
+                opts.profiled[label] = (out, row.server_us_per_hit)
     return rows
+
+
+def profile_difference(opts: Options) -> None:
+    """Where (b) spends the CPU that (b0) does not: both profiled under the same load."""
+    if "before" not in opts.profiled or "null" not in opts.profiled:
+        return
+    from bench.profile_top import diff
+    from bench.profile_top import load as load_profile
+
+    (before, before_us), (after, after_us) = opts.profiled["before"], opts.profiled["null"]
+    print(f"  profile difference, (b0) -> (b), at c={max(opts.concurrency)}:\n" + "\n".join(
+        "    " + line for line in diff(load_profile(before), before_us, load_profile(after),
+                                       after_us, 25).splitlines()), flush=True)
+
+
+# --- enrichment alone: in process, on the server's CPU ----------------------------------------
+
+
+def bench_enrichment_alone(children: Children, cpus: Cpus, opts: Options) -> dict[str, Any]:
+    """bench/enrich_e2e.py on the same request file, database and cache size, pinned to the
+    server's CPU (idle between the server phases); its figures, and its report echoed."""
+    spec = opts.spec
+    measured = min(4_000 if opts.quick else 50_000, spec.requests - spec.prewarm)
+    cmd = [sys.executable, str(ROOT / "bench" / "enrich_e2e.py"), "--requests", str(opts.tsv),
+           "--db", str(opts.geoip), "--cache", str(spec.cache_size), "--prewarm",
+           str(spec.prewarm), "--measure", str(measured), "--json"]
+    out = children.run("enrich-e2e", cpus.pin(cpus.server, cmd), timeout=600)
+    result: dict[str, Any] | None = None
+    for line in out.splitlines():
+        if line.startswith("E2EJSON "):
+            result = json.loads(line[len("E2EJSON "):])
+        elif line and not line.startswith(("machine:", "python:")):
+            print(f"  {line}", flush=True)
+    if result is None:
+        raise RuntimeError(f"no E2EJSON line in bench/enrich_e2e.py's output:\n{out}")
+    return result
 
 
 @contextlib.contextmanager
@@ -562,15 +648,18 @@ def kinesis_phase(children: Children, cpus: Cpus, opts: Options, moto: tuple[str
     create_stack(settings)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = cpus.pin(cpus.load, serve_cmd("kinesis", port, "--prefix", prefix, "--endpoint", moto_url))
+    cmd = cpus.pin(cpus.load, serve_cmd("kinesis", port, "--prefix", prefix, "--endpoint", moto_url,
+                                        *enrich_args(opts, "full")))
+    stream = Stream(opts.spec.prewarm)
     with server(children, f"server-{prefix}", cmd, url) as proc:
         warm = run_python_load(children, cpus, url, opts.tsv, min(connections, 8),
-                               min(opts.warmup, 1.0), f"{label}-warmup")
+                               min(opts.warmup, 1.0), f"{label}-warmup", start=stream.position)
+        stream.advance(warm)
         spy = (py_spy(children, cpus, proc.pid, opts.duration, profile) if profile
                else contextlib.nullcontext())
         with spy:
             row = measure(children, cpus, opts, url, connections, opts.duration, label, proc.pid,
-                          tool="python", rate=rate, moto_pid=moto_pid)
+                          stream, tool="python", rate=rate, moto_pid=moto_pid)
     phase = KinesisPhase(row, warm.ok2xx or 0, warm.failed)
     phase.hit_records, phase.other_records = read_back(moto_url, settings.resources.stream.name)
     phase.ceiling_share = row.rps / ceiling.records_per_s
@@ -579,6 +668,16 @@ def kinesis_phase(children: Children, cpus: Cpus, opts: Options, moto: tuple[str
     phase.equal_fill_share = moto_seconds / row.duration_s if row.duration_s else 0.0
     print_kinesis(phase)
     return phase
+
+
+def ceiling_records(opts: Options) -> list[tuple[bytes, str]]:
+    """The hit records the collector writes for requests of the measured part of the stream,
+    enriched as it enriches them (so of the same size)."""
+    spec = opts.spec
+    count = 4_000 if opts.quick else 20_000
+    requests = workload.window(hits.read_tsv(opts.tsv), spec.prewarm, count)
+    enricher = workload.full_enricher(workload.enrichment_settings(opts.geoip, spec.cache_size))
+    return hits.kinesis_records(requests, enricher)
 
 
 def bench_kinesis(children: Children, cpus: Cpus, opts: Options, run_id: str) -> KinesisResult:
@@ -591,7 +690,7 @@ def bench_kinesis(children: Children, cpus: Cpus, opts: Options, run_id: str) ->
     moto = (moto_url, proc.pid)
     try:
         wait_http(f"{moto_url}/moto-api/", proc, children, "moto")
-        records = hits.kinesis_records(hits.read_tsv(opts.tsv))
+        records = ceiling_records(opts)
         ceiling = measure_ceiling(moto_url, proc.pid, f"{run_id}ceil", records, opts.duration)
         print(f"  moto ceiling: {ceiling.records_per_s:,.0f} records/s ({ceiling.records:,} records "
               f"of {ceiling.mean_record_bytes:.0f} B mean in {ceiling.duration_s:.1f}s, batches of "
@@ -679,24 +778,29 @@ def machine() -> dict[str, str]:
     }
 
 
-def summary(plain: dict[str, list[Load]], kinesis: KinesisResult | None) -> list[str]:
+def _plain_cells(r: Load | None) -> str:
+    if r is None:
+        return f"{'-':>43}"
+    return (f"{r.rps:>10,.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} {pct(r.share(r.server_cpu_s))} "
+            f"{pct(r.server_core_busy)} {r.server_us_per_hit or 0:>6.0f}")
+
+
+def summary(plain: dict[str, list[Load]], kinesis: KinesisResult | None,
+            alone: dict[str, Any] | None = None) -> list[str]:
     out: list[str] = []
     bare = {r.concurrency: r for r in plain.get("bare", [])}
+    before = {r.concurrency: r for r in plain.get("before", [])}
     null = {r.concurrency: r for r in plain.get("null", [])}
+    header = (f"{'hits/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'CPU':>4} {'core':>4} {'µs/hit':>6}")
     if bare or null:
-        out += ["", "(a) bare ASGI 204 vs (b) collector with the NullWriter sink; server CPU per hit "
-                f"(target: (b) >= {TARGET_NULL_MIN:.0%} of (a), aiming at {TARGET_NULL_AIM:.0%})",
+        out += ["", "(a) bare ASGI 204 vs (b) collector with the NullWriter sink and full enrichment; "
+                f"server CPU per hit (target: (b) >= {TARGET_NULL_MIN:.0%} of (a), aiming at "
+                f"{TARGET_NULL_AIM:.0%})",
                 "(CPU: the server process's share of its core; core: that core's busy share, "
                 "whoever used it)",
-                f"{'conns':>5} | {'(a) hits/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'CPU':>4} {'core':>4} "
-                f"{'µs/hit':>6} | {'(b) hits/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'CPU':>4} "
-                f"{'core':>4} {'µs/hit':>6} | {'(b)/(a)':>7}"]
+                f"{'conns':>5} | (a) {header} | (b) {header} | {'(b)/(a)':>7}"]
         for c in sorted(set(bare) | set(null)):
-            cells = [f"{c:>5}"]
-            for r in (bare.get(c), null.get(c)):
-                cells.append(f"{r.rps:>10,.0f} {r.p50_ms:>7.2f} {r.p99_ms:>7.2f} "
-                             f"{pct(r.share(r.server_cpu_s))} {pct(r.server_core_busy)} "
-                             f"{r.server_us_per_hit or 0:>6.0f}" if r else f"{'-':>43}")
+            cells = [f"{c:>5}", _plain_cells(bare.get(c)), _plain_cells(null.get(c))]
             a, b = bare.get(c), null.get(c)
             if a and b:
                 ratio = b.rps / a.rps
@@ -704,6 +808,44 @@ def summary(plain: dict[str, list[Load]], kinesis: KinesisResult | None) -> list
                            "meets the target" if ratio >= TARGET_NULL_MIN else "BELOW the target")
                 cells.append(f"{ratio:>7.1%}  {verdict}")
             out.append(" | ".join(cells))
+    if before and null:
+        out += ["", "enrichment end to end: (b0) the collector before enrichment (PeerOnlyEnricher) "
+                "vs (b) with it, both NullWriter; enrichment's cost = (b0 - b)/b0 of the "
+                f"throughput (target: <= {TARGET_ENRICHMENT:.0%}) and the CPU per hit it adds",
+                f"{'conns':>5} | (b0) {header} | (b) {header} | {'(b0)/(a)':>8} {'cost':>6} "
+                f"{'+µs/hit':>7}"]
+        for c in sorted(set(before) | set(null)):
+            b0, b = before.get(c), null.get(c)
+            cells = [f"{c:>5}", _plain_cells(b0), _plain_cells(b)]
+            if b0 and b:
+                a = bare.get(c)
+                cost = (b0.rps - b.rps) / b0.rps
+                added = (b.server_us_per_hit or 0) - (b0.server_us_per_hit or 0)
+                verdict = "meets the target" if cost <= TARGET_ENRICHMENT else "OVER the target"
+                share = f"{b0.rps / a.rps:>8.1%}" if a else f"{'-':>8}"
+                cells.append(f"{share} {cost:>6.1%} {added:>+7.0f}  {verdict}")
+            out.append(" | ".join(cells))
+    if alone is not None:
+        full, minimal = alone["full"], alone["minimal"]
+        out += ["", f"enrichment alone (in process, Enricher.apply on {alone['measured']:,} hits of "
+                f"the same stream after {alone['prewarm']:,} that warmed the caches; "
+                f"enrich_cache_size {alone['cache_size']:,}): full {full['mean_us']:.1f} µs/hit "
+                f"(p50 {full['p50_us']:.1f}, p99 {full['p99_us']:.1f}); before enrichment "
+                f"{minimal['mean_us']:.1f}; enrichment's own cost "
+                f"{full['mean_us'] - minimal['mean_us']:.1f} µs/hit",
+                "  by step (µs/hit, mean; on a cache hit / miss): " + "; ".join(
+                    f"{name} {st['mean_us']:.1f}" + (
+                        f" ({st['hit_us']:.1f} / {st['miss_us']:.1f})"
+                        if st.get("hit_us") is not None and st.get("miss_us") is not None else "")
+                    for name, st in alone["stages"].items()),
+                "  cache miss rates: " + "; ".join(
+                    f"{name.split(' (')[0]} {r['miss_rate']:.1%}"
+                    for name, r in alone["miss_rates"].items())]
+        between = alone.get("parse_between")
+        if between:
+            out.append(f"  the handler's parse (pairs + ua.parse) of {between['hits']:,} further hits: "
+                       f"{between['minimal']['parse_us']:.1f} µs/hit with PeerOnlyEnricher between "
+                       f"hits, {between['full']['parse_us']:.1f} with the full enrichment between")
     if kinesis is not None:
         ceiling = kinesis.ceiling
         out += ["", f"(c) collector -> Kinesis on moto; moto's ceiling {ceiling.records_per_s:,.0f} "
@@ -742,16 +884,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default=None,
                         help="comma-separated connection counts (default 1,8,32,128; quick 8,64)")
     parser.add_argument("--kinesis-concurrency", default=None,
-                        help="the same for (c) (default: --concurrency, plus 512 in a full run)")
-    parser.add_argument("--quick", action="store_true", help="short smoke run (~1 minute)")
-    parser.add_argument("--skip-kinesis", action="store_true", help="only (a) and (b)")
+                        help="the same for (c) (default: --concurrency, plus 512 in a full "
+                             "run; the highest only with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="short smoke run (~1 minute; a ten times smaller workload)")
+    parser.add_argument("--skip-kinesis", action="store_true",
+                        help="only (a), (b0), (b) and the enrichment alone")
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator for (a) and (b): wrk when installed (auto)")
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
-                        help="also py-spy the collector under load, (b) and (c); profiles to DIR")
+                        help="also py-spy the collector under load, (b0), (b) and (c); "
+                             "profiles to DIR")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
     return parser.parse_args(argv)
+
+
+@contextlib.contextmanager
+def phase(title: str) -> Iterator[None]:
+    print(title, flush=True)
+    started = time.monotonic()
+    yield
+    print(f"  [{time.monotonic() - started:.0f} s]", flush=True)
 
 
 def _counts(text: str) -> list[int]:
@@ -767,8 +921,10 @@ def main(argv: list[str] | None = None) -> int:
     concurrency = _counts(args.concurrency or ("8,64" if args.quick else "1,8,32,128"))
     if args.kinesis_concurrency:
         kinesis_concurrency = _counts(args.kinesis_concurrency)
-    elif args.concurrency or args.quick:
+    elif args.concurrency:
         kinesis_concurrency = concurrency
+    elif args.quick:
+        kinesis_concurrency = [max(concurrency)]  # the smoke run: one closed-loop phase
     else:
         kinesis_concurrency = [*concurrency, 512]
     loadgen = args.loadgen
@@ -779,10 +935,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine()
     workdir = Path(tempfile.mkdtemp(prefix="collect-bench-"))
-    tsv = workdir / "requests.tsv"
-    hits.write_tsv(hits.generate(4000), tsv)
-    opts = Options(duration, 0.5 if args.quick else 2.0, concurrency, kinesis_concurrency,
-                   args.quick, loadgen, args.profile, tsv)
+    spec = workload.QUICK if args.quick else workload.FULL
     cpus = choose_cpus()
     if cpus.load is not None:
         os.sched_setaffinity(0, {cpus.load})  # this script's own work stays off the server's CPU
@@ -803,22 +956,41 @@ def main(argv: list[str] | None = None) -> int:
           f"(c): moto alone on CPU {cpus.server}, collector + load + this script on CPU {cpus.load}; "
           f"'cores' = how busy CPU {cpus.server} and CPU {cpus.load} were, whoever used them")
     print(f"  runs          {duration:g}s each; concurrency {','.join(map(str, concurrency))}; "
-          f"(c) {','.join(map(str, kinesis_concurrency))}; 4,000 distinct requests from "
-          "1,500 clients, cycled", flush=True)
+          f"(c) {','.join(map(str, kinesis_concurrency))}", flush=True)
+    print(f"  traffic       {spec.requests:,} requests; user agents drawn Zipf-like (s = "
+          f"{spec.zipf_s:g}) from {spec.agents:,} browser agents (+ bots, tools), client "
+          f"addresses from {spec.addresses:,}, in X-Forwarded-For (trusted_proxy_hops=1); "
+          f"enrich_cache_size {spec.cache_size:,}; the first {spec.prewarm:,} requests warm "
+          "(b) and (c)'s caches in process, every load starts after them", flush=True)
 
     children = Children(workdir)
     plain: dict[str, list[Load]] = {}
     kinesis: KinesisResult | None = None
+    alone: dict[str, Any] | None = None
     status = 0
     started = time.monotonic()
     try:
-        print("(a) bare ASGI app", flush=True)
-        plain["bare"] = bench_plain(children, cpus, opts, "baseline", "bare")
-        print("(b) collector, NullWriter", flush=True)
-        plain["null"] = bench_plain(children, cpus, opts, "null", "null")
+        print("workload", flush=True)
+        geoip = workload.geo_database(spec)
+        tsv = workload.request_file(spec, geoip)
+        prewarm = workload.prewarm_file(tsv, spec.prewarm)
+        print(f"  GeoIP database {geoip} ({geoip.stat().st_size / 1e6:.1f} MB, "
+              f"{spec.geo_ipv4:,} IPv4 + {spec.geo_ipv6:,} IPv6 networks); requests {tsv}",
+              flush=True)
+        opts = Options(duration, 0.5 if args.quick else 2.0, concurrency, kinesis_concurrency,
+                       args.quick, loadgen, args.profile, tsv, spec, geoip, prewarm)
+        with phase("(a) bare ASGI app"):
+            plain["bare"] = bench_plain(children, cpus, opts, "baseline", "bare")
+        with phase("(b0) collector before enrichment (PeerOnlyEnricher), NullWriter"):
+            plain["before"] = bench_plain(children, cpus, opts, "null", "before", "minimal")
+        with phase("(b) collector with full enrichment, NullWriter"):
+            plain["null"] = bench_plain(children, cpus, opts, "null", "null", "full")
+            profile_difference(opts)
+        with phase("enrichment alone, in process (bench/enrich_e2e.py)"):
+            alone = bench_enrichment_alone(children, cpus, opts)
         if not args.skip_kinesis:
-            print("(c) collector -> Kinesis on moto", flush=True)
-            kinesis = bench_kinesis(children, cpus, opts, f"b{os.getpid()}")
+            with phase("(c) collector -> Kinesis on moto"):
+                kinesis = bench_kinesis(children, cpus, opts, f"b{os.getpid()}")
     except KeyboardInterrupt:
         print("\ninterrupted; stopping every child process", flush=True)
         status = 130
@@ -828,7 +1000,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         children.stop_all()
 
-    for line in summary(plain, kinesis):
+    for line in summary(plain, kinesis, alone):
         print(line)
     failures = [f"{r.label} c={r.concurrency}: {r.failed}"
                 for rows in plain.values() for r in rows if r.failed]
@@ -846,7 +1018,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps({
             "machine": info, "duration_s": duration, "loadgen": loadgen,
+            "workload": asdict(spec),
             "plain": {k: [asdict(r) for r in v] for k, v in plain.items()},
+            "enrichment_alone": alone,
             "kinesis": None if kinesis is None else {
                 "ceiling": {k: v for k, v in asdict(kinesis.ceiling).items() if k != "curve"},
                 "phases": [{**asdict(p), "expected": p.expected, "check_ok": p.check_ok}

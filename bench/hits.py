@@ -10,22 +10,45 @@ and a ``z`` cache buster. Most go as ``GET /collect`` pixels; some as ``POST /r/
 Every payload is checked with the collector's own parser, so each one is a valid hit for a
 registered tracking id: the Kinesis read-back can then expect exactly one hit record per 2xx.
 
-The requests are written as a tab-separated file (one request a line: method, target,
-user agent, origin, body) that both ``bench/loadgen.lua`` (wrk) and ``bench/loadgen.py`` read.
+Two kinds of traffic:
+
+- without a :class:`bench.traffic.Population` (the first benchmarks'): each of the 1,500
+  browsers keeps one of six user agents, a few fixed referrers, no X-Forwarded-For — every
+  enrichment lookup is a cache hit;
+- with one (``generate(..., population=...)``): traffic realistic for the enrichment caches.
+  Each request's user agent and client address are drawn Zipf-like from tens of thousands of
+  agents (a few % bots and HTTP libraries) and hundreds of thousands of addresses; the address
+  travels in X-Forwarded-For as an ALB writes it (read with ``trusted_proxy_hops=1``); each
+  hit arrives direct, internal, from organic or paid search, social, a referral or e-mail,
+  with the referrer that sends and the utm tags or click ids of its landing page; one site
+  anonymises addresses (``aip``). No referrer is on the referrer-spam list and bots are
+  forwarded flagged (``bot_policy="flag"``), so one 2xx is still one hit record.
+
+The requests are written as a tab-separated file (one request a line: method, target, user
+agent, X-Forwarded-For, origin, body; an empty field is an absent header) that both
+``bench/loadgen.lua`` (wrk) and ``bench/loadgen.py`` read.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from fast_query_parsers import parse_query_string
 
+from bench.traffic import Arrival, Population, Referrers, add_tags, forwarded_for, zipf_cum_weights
 from collector import ua
+from collector.http import RawRequest
+from collector.referrer import ReferrerClassifier
 from lambdalytics import hit as hitmod
+
+if TYPE_CHECKING:
+    from collector.enrich import Enricher
 
 TRACKING_IDS = ("UA-424242-1", "UA-424242-2", "UA-424242-7")
 PROPERTY_ID = "pbench0000001"
@@ -61,9 +84,29 @@ class BenchRequest:
     user_agent: str
     origin: str  # "" for none
     body: str  # "" for none (a GET)
+    forwarded_for: str = ""  # X-Forwarded-For, "" for none
 
     def payload(self) -> str:
         return self.body if self.method == "POST" else self.target.partition("?")[2]
+
+    def parse(self) -> ua.ParsedHit:
+        """The hit as the collector parses it."""
+        return ua.parse(parse_query_string(self.payload().encode(), "&"))
+
+    def raw(self, received: float, peer: str = "127.0.0.1") -> RawRequest:
+        """The request as the collector's edge hands it to the handlers."""
+        headers = {b"host": b"127.0.0.1", b"user-agent": self.user_agent.encode("latin-1")}
+        forwarded = [self.forwarded_for.encode("latin-1")] if self.forwarded_for else []
+        if forwarded:
+            headers[b"x-forwarded-for"] = forwarded[0]
+        if self.origin:
+            headers[b"origin"] = self.origin.encode("latin-1")
+        if self.body:
+            headers[b"content-type"] = b"text/plain;charset=UTF-8"
+            headers[b"content-length"] = str(len(self.body.encode())).encode()
+        return RawRequest(self.method, self.target.partition("?")[0],
+                          self.target.partition("?")[2].encode(), self.body.encode(), received,
+                          peer, self.user_agent, self.origin or None, headers, forwarded)
 
 
 def _enc(value: str) -> str:
@@ -101,6 +144,25 @@ def _page(rng: random.Random, site: str) -> tuple[str, str]:
     return f"https://{site}{path}", f"{title} | {site.split('.')[0].capitalize()}"
 
 
+class _Pages:
+    """Each site's pages, a catalogue drawn Zipf-like: the home and top pages get most views,
+    and their URLs (landing pages, internal referrers) repeat as on a real site."""
+
+    def __init__(self, rng: random.Random, per_site: int = 3000, s: float = 1.0) -> None:
+        self.rng = rng
+        self.pages: dict[str, list[tuple[str, str]]] = {}
+        for site in SITES:
+            catalogue: dict[str, str] = {}
+            while len(catalogue) < per_site:
+                url, title = _page(rng, site)
+                catalogue.setdefault(url, title)
+            self.pages[site] = list(catalogue.items())
+        self.weights = zipf_cum_weights(per_site, s)
+
+    def draw(self, site: str) -> tuple[str, str]:
+        return self.rng.choices(self.pages[site], cum_weights=self.weights)[0]
+
+
 def _products(rng: random.Random, count: int) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for i in range(1, count + 1):
@@ -114,8 +176,11 @@ def _products(rng: random.Random, count: int) -> list[tuple[str, str]]:
     return out
 
 
-def _hit_params(rng: random.Random, c: _Client) -> list[tuple[str, str]]:
-    location, title = _page(rng, c.site)
+def _hit_params(rng: random.Random, c: _Client, arrival: Arrival | None = None,
+                page: tuple[str, str] | None = None) -> list[tuple[str, str]]:
+    location, title = page or _page(rng, c.site)
+    if arrival is not None:
+        location = add_tags(location, arrival.tags)
     roll = rng.random()
     specific: list[tuple[str, str]]
     if roll < 0.58:
@@ -164,7 +229,7 @@ def _hit_params(rng: random.Random, c: _Client) -> list[tuple[str, str]]:
     c.hits += 1
     params = [("v", "1"), ("_v", "j101"), ("a", str(rng.randrange(10**8, 10**9))), ("t", hit_type),
               ("_s", str(c.hits)), ("dl", location)]
-    referrer = rng.choice(REFERRERS)
+    referrer = rng.choice(REFERRERS) if arrival is None else arrival.referrer
     if referrer:
         params.append(("dr", referrer))
     params += [("ul", c.lang), ("de", "UTF-8"), ("dt", title), ("sd", "24-bit"),
@@ -179,47 +244,84 @@ def _hit_params(rng: random.Random, c: _Client) -> list[tuple[str, str]]:
                    ("cm1", str(rng.randrange(1, 20)))]
     if rng.random() < 0.05:
         params.append(("qt", str(rng.randrange(100, 60_000))))
+    if arrival is not None and c.site.startswith("blog"):
+        params.append(("aip", "1"))  # this site anonymises addresses (ga('set', 'anonymizeIp'))
     params.append(("z", str(rng.randrange(10**9, 10**10))))
     return params
 
 
-def generate(count: int = 4000, *, seed: int = 20240501, clients: int = 1500) -> list[BenchRequest]:
-    """``count`` requests from ``clients`` distinct browsers, each one checked valid."""
+def generate(count: int = 4000, *, seed: int = 20240501, clients: int = 1500,
+             population: Population | None = None) -> list[BenchRequest]:
+    """``count`` requests from ``clients`` distinct browsers (``cid``), each one checked
+    valid; with a ``population``, its Zipf-drawn user agents and addresses and realistic
+    arrivals (see the module docstring)."""
     rng = random.Random(seed)
     now = int(time.time())
-    population = [_Client(rng, now) for _ in range(clients)]
+    browsers = [_Client(rng, now) for _ in range(clients)]
+    senders = population.draw(random.Random(seed + 1), count) if population is not None else None
+    referrers = Referrers(random.Random(seed + 2)) if population is not None else None
+    pages = _Pages(random.Random(seed + 3)) if population is not None else None
+    spam = ReferrerClassifier() if population is not None else None
     out: list[BenchRequest] = []
-    for _ in range(count):
-        c = rng.choice(population)
-        payload = "&".join(f"{k}={_enc(v)}" for k, v in _hit_params(rng, c))
+    for i in range(count):
+        c = rng.choice(browsers)
+        arrival = page = None
+        if referrers is not None and pages is not None and spam is not None:
+            def internal(site: str = c.site, catalogue: _Pages = pages) -> str:
+                return catalogue.draw(site)[0]
+
+            page = pages.draw(c.site)
+            arrival = referrers.arrival(c.site, internal)
+            while arrival.referrer and spam.is_spam(arrival.referrer):  # it would be filtered
+                arrival = referrers.arrival(c.site, internal)
+        payload = "&".join(f"{k}={_enc(v)}" for k, v in _hit_params(rng, c, arrival, page))
         parsed = ua.parse(parse_query_string(payload.encode(), "&"))
         if not parsed.valid:  # the generator's own bug: fail loudly, the check depends on it
             raise AssertionError(f"generated an invalid hit: {parsed.messages} {payload}")
+        agent, xff = c.ua, ""
+        if senders is not None:
+            agent, address = senders[i]
+            xff = forwarded_for(rng, address)
         roll = rng.random()
         if roll < 0.7:
-            out.append(BenchRequest("GET", f"/collect?{payload}", c.ua, "", ""))
+            out.append(BenchRequest("GET", f"/collect?{payload}", agent, "", "", xff))
         else:
             path = "/r/collect" if roll < 0.9 else "/j/collect"
-            out.append(BenchRequest("POST", path, c.ua, f"https://{c.site}", payload))
+            out.append(BenchRequest("POST", path, agent, f"https://{c.site}", payload, xff))
     return out
 
 
 def write_tsv(requests: list[BenchRequest], path: Path) -> None:
-    lines = ["\t".join((r.method, r.target, r.user_agent, r.origin, r.body)) for r in requests]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines = ["\t".join((r.method, r.target, r.user_agent, r.forwarded_for, r.origin, r.body))
+             for r in requests]
+    for line in lines:
+        if line.count("\t") != 5 or "\n" in line:
+            raise ValueError(f"a request with a tab or a newline in a field: {line[:200]!r}")
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    partial.replace(path)
 
 
-def read_tsv(path: Path) -> list[BenchRequest]:
+def read_tsv(path: Path, limit: int | None = None) -> list[BenchRequest]:
+    """The requests of the file (the first ``limit`` of them)."""
     out: list[BenchRequest] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line:
-            method, target, user_agent, origin, body = line.split("\t")
-            out.append(BenchRequest(method, target, user_agent, origin, body))
+    with path.open(encoding="utf-8", newline="\n") as lines:
+        for line in lines:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            if limit is not None and len(out) >= limit:
+                break
+            method, target, user_agent, xff, origin, body = line.split("\t")
+            out.append(BenchRequest(method, target, user_agent, origin, body, xff))
     return out
 
 
-def kinesis_records(requests: list[BenchRequest]) -> list[tuple[bytes, str]]:
-    """(data, partition key) of the hit record the collector would write for each request."""
+def kinesis_records(requests: list[BenchRequest],
+                    enricher: Enricher | None = None) -> list[tuple[bytes, str]]:
+    """(data, partition key) of the hit record the collector would write for each request;
+    with an ``enricher``, enriched by it as the collector would (else only the truncated
+    peer address, as before enrichment)."""
     received = time.time()
     out: list[tuple[bytes, str]] = []
     for r in requests:
@@ -233,6 +335,9 @@ def kinesis_records(requests: list[BenchRequest]) -> list[tuple[bytes, str]]:
             property_id=PROPERTY_ID, tracking_id=parsed.tracking_id, protocol="ua",
             ip_truncated="127.0.0.0", ip_anonymized=parsed.anonymize_ip,
         )
+        if enricher is not None:
+            enricher.apply(fields, r.raw(received), ip_override=parsed.ip_override,
+                           ua_override=parsed.ua_override, anonymize=parsed.anonymize_ip)
         hit = hitmod.Hit(**fields)
         out.append((hitmod.encode(hit), hit.client_id or hit.user_id or hit.hit_id))
     return out

@@ -1,8 +1,13 @@
 -- wrk script for bench/collect_bench.py: cycles through the pre-generated requests of a
--- tab-separated file (method, target, user agent, origin, body; see bench/hits.py) and
--- prints one "BENCHJSON {...}" line of totals and latency percentiles when wrk is done.
+-- tab-separated file (method, target, user agent, X-Forwarded-For, origin, body; an empty
+-- field is an absent header; see bench/hits.py), from a given position on, and prints one
+-- "BENCHJSON {...}" line of totals and latency percentiles when wrk is done.
 --
---   wrk -t1 -c32 -d8s --latency -s bench/loadgen.lua http://127.0.0.1:PORT -- requests.tsv
+--   wrk -t1 -c32 -d8s --latency -s bench/loadgen.lua http://127.0.0.1:PORT -- requests.tsv [START]
+--
+-- START (default 0) is where in the file the first request is taken: a benchmark that loads
+-- the same server several times passes how many requests it has sent so far, so that the
+-- server sees one continuing stream rather than the file's beginning again and again.
 
 local requests = {}
 local position = 0
@@ -15,11 +20,13 @@ end
 
 function init(args)
   local file = args[1] or "requests.tsv"
+  local start = tonumber(args[2] or "0") or 0
   for line in io.lines(file) do
-    local method, target, agent, origin, body =
-      line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
+    local method, target, agent, forwarded, origin, body =
+      line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
     if method then
       local headers = { ["User-Agent"] = agent }
+      if forwarded ~= "" then headers["X-Forwarded-For"] = forwarded end
       if origin ~= "" then headers["Origin"] = origin end
       if body == "" then
         body = nil
@@ -30,8 +37,8 @@ function init(args)
     end
   end
   if #requests == 0 then error("no requests in " .. file) end
-  -- threads start at different places so they do not send the same hits in step
-  position = ((index or 0) * 997) % #requests
+  -- further threads start elsewhere so that they do not send the same hits in step
+  position = (start + (index or 0) * 997) % #requests
 end
 
 function request()

@@ -1,7 +1,7 @@
 """A small HTTP/1.1 load generator that counts every answer exactly (for the Kinesis check).
 
 ``python -m bench.loadgen --url http://127.0.0.1:N --requests FILE --connections C
---duration S [--rate R]`` prints one JSON object: requests sent and answered, 2xx / other /
+--duration S [--rate R] [--start N]`` prints one JSON object: requests sent and answered, 2xx / other /
 failed counts, the achieved rate, and latency percentiles in milliseconds.
 
 Two modes:
@@ -14,8 +14,9 @@ Two modes:
 
 Unlike wrk, it stops by sending nothing new at the deadline and then waiting for every
 answer still owed, so the 2xx count is exactly the number of hits the collector accepted.
-Requests come from the tab-separated file of :mod:`bench.hits`, cycled in order. Only
-loopback URLs are accepted.
+Requests come from the tab-separated file of :mod:`bench.hits` (with their User-Agent,
+X-Forwarded-For and Origin headers), cycled in order from request ``--start`` on (so that
+several loads of one server continue one stream). Only loopback URLs are accepted.
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ def encode_requests(path: Path, host: str) -> list[bytes]:
     out: list[bytes] = []
     for r in read_tsv(path):
         lines = [f"{r.method} {r.target} HTTP/1.1", f"Host: {host}", f"User-Agent: {r.user_agent}"]
+        if r.forwarded_for:
+            lines.append(f"X-Forwarded-For: {r.forwarded_for}")
         if r.origin:
             lines.append(f"Origin: {r.origin}")
         body = r.body.encode()
@@ -125,6 +128,12 @@ def encode_requests(path: Path, host: str) -> list[bytes]:
             lines += ["Content-Type: text/plain;charset=UTF-8", f"Content-Length: {len(body)}"]
         out.append(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
     return out
+
+
+def rotated(requests: list[bytes], start: int) -> list[bytes]:
+    """The list cycled from position ``start``."""
+    at = start % len(requests) if requests else 0
+    return requests[at:] + requests[:at]
 
 
 async def _connect(host: str, port: int) -> Connection:
@@ -228,12 +237,14 @@ def percentile(sorted_values: list[int], pct: float) -> float:
 
 
 async def run(url: str, requests_file: Path, connections: int, duration: float,
-              rate: float | None, grace: float) -> dict[str, object]:
+              rate: float | None, grace: float, start: int = 0) -> dict[str, object]:
     parts = urlsplit(url)
     host, port = parts.hostname or "", parts.port or 80
     if host not in LOOPBACK:
         raise SystemExit(f"refusing to load anything but loopback, not {host!r}")
-    requests = encode_requests(requests_file, parts.netloc)
+    requests = rotated(encode_requests(requests_file, parts.netloc), start)
+    if not requests:
+        raise SystemExit(f"no requests in {requests_file}")
     tally = Tally()
     before = resource.getrusage(resource.RUSAGE_SELF)
     if rate is None:
@@ -271,15 +282,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=None, help="requests/s (open loop)")
     parser.add_argument("--grace", type=float, default=20.0,
                         help="seconds past the duration to wait for answers still owed")
+    parser.add_argument("--start", type=int, default=0,
+                        help="the position in the file of the first request")
     args = parser.parse_args(argv)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvicorn[standard] brings it
         result = asyncio.run(run(args.url, args.requests, args.connections, args.duration,
-                                 args.rate, args.grace))
+                                 args.rate, args.grace, args.start))
     else:
         result = uvloop.run(run(args.url, args.requests, args.connections, args.duration,
-                                args.rate, args.grace))
+                                args.rate, args.grace, args.start))
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

@@ -1,6 +1,7 @@
 """One benchmark server under the collector's own uvicorn settings, until SIGINT/SIGTERM.
 
-``python -m bench.serve --mode baseline|null|kinesis --port N [--prefix P --endpoint URL]``
+``python -m bench.serve --mode baseline|null|kinesis --port N [--prefix P --endpoint URL]
+[--enrich default|minimal|full --geoip DB --cache-size N --prewarm FILE]``
 
 - ``baseline``: :mod:`bench.baseline_app` (an empty 204), served with the very
   ``uvicorn.Config`` that :func:`collector.server.config` builds for the collector.
@@ -8,18 +9,42 @@
   sink and a fixed in-memory property lookup (no AWS at all).
 - ``kinesis``: the collector against moto at ``--endpoint`` (stream and properties table
   named by ``--prefix``), one PutRecords call at a time as moto needs.
+
+Enrichment (``--enrich``), for ``null`` and ``kinesis``:
+
+- ``default``: the collector's default settings (no GeoIP database, X-Forwarded-For ignored,
+  bots filtered);
+- ``minimal``: ``Overrides(enricher=PeerOnlyEnricher())``, what the collector did before
+  enrichment existed (:class:`bench.workload.PeerOnlyEnricher`);
+- ``full``: the collector's own enrichment on the GeoIP database ``--geoip``, behind one
+  trusted proxy (``trusted_proxy_hops=1``, as behind an ALB), bots forwarded flagged
+  (``bot_policy="flag"``), ``--cache-size`` entries per LRU.
+
+``--prewarm FILE`` (a :func:`bench.workload.prewarm_file`: what enrichment reads of the first
+N requests of the request file): once the collector has started (after
+:func:`collector.server.tune_gc` froze the start-up objects, as in production), those hits go
+through its enricher in process, so that its caches are in the steady state of a collector
+that has run for a while; only then does the server answer. The load generators then start
+at request N.
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
+import sys
+import time
+from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
-from bench import baseline_app
+from bench import baseline_app, workload
 from bench.hits import PROPERTY_ID, TRACKING_IDS
 from collector.app import Overrides
+from collector.edge import Edge, Receive, Send
 from collector.server import config, run
 from collector.settings import CollectorSettings
 from collector.sink import NullWriter
@@ -37,22 +62,96 @@ class StaticProperties:
         return self._property if tracking_id in TRACKING_IDS else None
 
 
-def build(mode: str, port: int, prefix: str, endpoint: str | None,
-          linger_ms: float | None) -> uvicorn.Config:
-    extra: dict[str, Any] = {} if linger_ms is None else {"sink_linger_ms": linger_ms}
-    if mode == "kinesis":
-        if not endpoint:
+class Prewarm:
+    """Wraps the collector for its lifespan only: when the collector reports it has started,
+    its enricher replays the first requests before uvicorn is told so (and so before it
+    listens); then uvicorn's HTTP connections get the collector itself, not this wrapper."""
+
+    def __init__(self, cfg: uvicorn.Config, edge: Edge, prewarm_file: Path) -> None:
+        self.cfg = cfg
+        self.edge = edge
+        self.prewarm_file = prewarm_file
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.edge(scope, receive, send)
+            return
+
+        async def started(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                self.prewarm()
+                if self.cfg.loaded_app is self:
+                    self.cfg.loaded_app = self.edge  # read by each new HTTP connection
+            await send(message)
+
+        await self.edge(scope, receive, started)
+
+    def prewarm(self) -> None:
+        ingest = self.edge.runtime.ingest
+        assert ingest is not None, "the collector reported started without its ingest"
+        started = time.perf_counter()
+        n = workload.prewarm(ingest.enricher, self.prewarm_file)
+        print(f"prewarmed the enricher with {n:,} requests in {time.perf_counter() - started:.1f} s",
+              flush=True)
+
+
+class GcStats:
+    """Time spent in each generation's collections (``gc.callbacks``), printed at exit."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+        self.seconds = [0.0, 0.0, 0.0]
+        self.count = [0, 0, 0]
+        self.since = time.perf_counter()
+        gc.callbacks.append(self.callback)
+        atexit.register(self.report)
+
+    def callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter()
+        elif self.started is not None:
+            generation = info["generation"]
+            self.seconds[generation] += time.perf_counter() - self.started
+            self.count[generation] += 1
+            self.started = None
+
+    def report(self) -> None:
+        alive = time.perf_counter() - self.since
+        parts = ", ".join(f"gen{g}: {self.count[g]} in {self.seconds[g]:.3f} s" for g in range(3))
+        print(f"gc over {alive:.0f} s: {parts}; {len(gc.get_objects()):,} objects tracked, "
+              f"{gc.get_freeze_count():,} frozen", file=sys.stderr, flush=True)
+
+
+def settings_for(args: argparse.Namespace) -> CollectorSettings:
+    common: dict[str, Any] = {"host": "127.0.0.1", "port": args.port, "resource_prefix": args.prefix,
+                              "log_level": "WARNING", "log_format": "text"}
+    if args.linger_ms is not None:
+        common["sink_linger_ms"] = args.linger_ms
+    if args.mode == "kinesis":
+        if not args.endpoint:
             raise SystemExit("--endpoint is required with --mode kinesis")
-        settings = CollectorSettings(
-            host="127.0.0.1", port=port, resource_prefix=prefix, aws_endpoint_url=endpoint,
-            aws_region="us-east-1", sink_max_in_flight=1,  # moto loses records otherwise
-            log_level="WARNING", log_format="text", **extra)
-        return config(settings)
-    settings = CollectorSettings(host="127.0.0.1", port=port, resource_prefix=prefix,
-                                 log_level="WARNING", log_format="text", **extra)
-    cfg = config(settings, Overrides(writer=NullWriter(), properties=StaticProperties()))
-    if mode == "baseline":
+        common.update(aws_endpoint_url=args.endpoint, aws_region="us-east-1",
+                      sink_max_in_flight=1)  # moto loses records otherwise
+    if args.enrich == "full":
+        if not args.geoip:
+            raise SystemExit("--geoip is required with --enrich full")
+        return workload.enrichment_settings(Path(args.geoip), args.cache_size, **common)
+    return CollectorSettings(**common)
+
+
+def build(args: argparse.Namespace) -> uvicorn.Config:
+    settings = settings_for(args)
+    overrides = Overrides()
+    if args.mode != "kinesis":
+        overrides = Overrides(writer=NullWriter(), properties=StaticProperties())
+    if args.enrich == "minimal":
+        overrides.enricher = workload.PeerOnlyEnricher()
+    cfg = config(settings, overrides)
+    if args.mode == "baseline":
         cfg.app = baseline_app.app  # same Config options, the bare app instead
+    elif args.prewarm:
+        assert isinstance(cfg.app, Edge)
+        cfg.app = Prewarm(cfg, cfg.app, Path(args.prewarm))
     return cfg
 
 
@@ -64,9 +163,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--endpoint", default=None, help="moto's URL (kinesis mode)")
     parser.add_argument("--linger-ms", type=float, default=None,
                         help="override the sink's linger (default: the collector's default)")
+    parser.add_argument("--enrich", choices=("default", "minimal", "full"), default="default")
+    parser.add_argument("--geoip", default=None, help="GeoIP database (--enrich full)")
+    parser.add_argument("--cache-size", type=int, default=20_000,
+                        help="enrich_cache_size (--enrich full)")
+    parser.add_argument("--prewarm", default=None, metavar="FILE",
+                        help="replay these hits (bench.workload.prewarm_file) through the "
+                             "enricher before serving")
+    parser.add_argument("--gc-stats", action="store_true",
+                        help="print the time spent in garbage collection at exit (stderr)")
     args = parser.parse_args(argv)
     logs.configure("WARNING", "text")
-    run(build(args.mode, args.port, args.prefix, args.endpoint, args.linger_ms))
+    if args.gc_stats:
+        GcStats()
+    run(build(args))
 
 
 if __name__ == "__main__":

@@ -152,7 +152,7 @@ def _enricher(stack: AsyncExitStack, settings: CollectorSettings) -> Enricher:
         geo=geo,
         devices=DeviceDetector(cache_size=settings.enrich_cache_size),
         bots=BotDetector(cache_size=settings.enrich_cache_size),
-        referrers=ReferrerClassifier(),
+        referrers=ReferrerClassifier(cache_size=settings.enrich_cache_size),
         trusted_proxy_hops=settings.trusted_proxy_hops,
         bot_policy=settings.bot_policy,
     )

@@ -1,0 +1,434 @@
+"""Enrichment alone, in process: µs per hit of ``Enricher.apply`` on the collector's own
+request stream, where that time goes, and the enrichment caches' miss rates.
+
+What it measures, on the request file of bench/collect_bench.py (realistic for the caches:
+user agents and client addresses drawn Zipf-like from many more distinct values than the
+caches hold; see bench/traffic.py) and the synthetic GeoLite2-City-shaped database:
+
+1. the full enrichment, built exactly as the collector's lifespan builds it
+   (``collector.app._enricher``: GeoIP on the database, ``DeviceDetector``, ``BotDetector``,
+   ``ReferrerClassifier``, ``trusted_proxy_hops=1``, ``bot_policy="flag"``,
+   ``enrich_cache_size`` entries per LRU): its caches warmed by the first ``--prewarm``
+   requests (as bench/serve.py warms a server's), then ``Enricher.apply`` timed per hit over
+   the next ``--measure`` requests — mean, p50, p99 — and every enrichment cache's hits and
+   misses over those requests (the enricher's LRUs, and the module-level ones of
+   collector.clientip, collector.privacy and collector.referrer);
+2. :class:`bench.workload.PeerOnlyEnricher` (what the collector did before enrichment) on
+   the same hits: the difference is enrichment's own cost;
+3. the same steps as ``Enricher.apply`` one by one on fresh components warmed the same way,
+   each timed: the client address (X-Forwarded-For, truncation), geo, device, bots,
+   campaign fields, referrer (spam check and classification) — with, for geo, device and
+   bots, the mean on a cache hit and on a miss;
+4. the collector's own parse of a hit (``collect._pairs`` and ``ua.parse``, as the handler
+   runs them) timed on the requests after those, once with ``PeerOnlyEnricher`` applied
+   between two parses and once with the full enrichment (still warm, continuing the
+   stream): how much slower the rest of the hot path gets when enrichment runs between
+   requests;
+5. what the traffic is: bots, geo resolved, device categories, referrer mediums, tags.
+
+The hits are parsed beforehand (``collector.ua.parse``, as the handler does; the warming
+ones as :func:`bench.workload.prewarm_file` extracts them) and each call gets a fresh copy
+of its fields; the garbage collector is tuned as the server tunes it
+(:func:`collector.server.tune_gc`). Nothing is asserted: it prints the figures, and with
+``--json`` one ``E2EJSON {...}`` line for bench/collect_bench.py, which runs it on the
+server's (idle) CPU between the end-to-end phases.
+
+    python bench/enrich_e2e.py                     # builds or reuses the full workload
+    python bench/enrich_e2e.py --quick
+    python bench/enrich_e2e.py --requests FILE --db DB --cache 20000 --prewarm 80000 --measure 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make `bench`, `collector` importable
+    sys.path.insert(0, str(ROOT))
+
+from bench import workload  # noqa: E402
+from bench.hits import read_tsv  # noqa: E402
+from bench.workload import Input  # noqa: E402
+from collector import clientip, collect, privacy, referrer, ua  # noqa: E402
+from collector.bots import BotDetector, BotVerdict  # noqa: E402
+from collector.campaign import campaign_fields, is_paid_click  # noqa: E402
+from collector.device import ClientHints, DeviceDetector  # noqa: E402
+from collector.enrich import NOT_BOTS, Enricher  # noqa: E402
+from collector.geo import MaxMindGeo, geo_ip, open_geo  # noqa: E402
+from collector.referrer import ReferrerClassifier  # noqa: E402
+from collector.server import tune_gc  # noqa: E402
+
+STAGES = ("address", "geo", "device", "bots", "campaign", "referrer")
+
+
+def machine() -> list[str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    affinity = ",".join(map(str, sorted(os.sched_getaffinity(0))))
+    return [f"machine: {cpu}, {os.cpu_count()} cores (this process on CPU {affinity}), "
+            f"{platform.system()} {platform.release()}",
+            f"python:  {platform.python_implementation()} {platform.python_version()}"]
+
+
+# --- cache counters ---------------------------------------------------------------------------
+
+
+def counters(enricher: Enricher) -> dict[str, tuple[int, int]]:
+    """(hits, misses) so far of every cache the enrichment goes through."""
+    out: dict[str, tuple[int, int]] = {}
+    if isinstance(enricher.geo, MaxMindGeo):
+        stats = enricher.geo.cache_stats()
+        out["geo (MaxMindGeo LRU)"] = (stats.hits, stats.misses)
+    out["device (DeviceDetector LRU)"] = enricher.devices.cache_info()
+    out["bots (BotDetector LRU)"] = enricher.bots.cache_info()
+    info = enricher.referrers.cache_info()
+    out["referrer classify (LRU)"] = (info.hits, info.misses)
+    spam = enricher.referrers._spam_cached.cache_info()
+    out["referrer spam check (LRU)"] = (spam.hits, spam.misses)
+    for name, fn in (("X-Forwarded-For entry (clientip, module LRU)", clientip._entry_address),
+                     ("address normalisation (clientip, module LRU)", clientip._normalize),
+                     ("address truncation (privacy, module LRU)", privacy._truncate),
+                     ("page host (referrer, module LRU)", referrer._page_host)):
+        info = fn.cache_info()
+        out[name] = (info.hits, info.misses)
+    return out
+
+
+def clear_module_caches() -> None:
+    for fn in (clientip._entry_address, clientip._normalize, privacy._truncate,
+               referrer._page_host):
+        fn.cache_clear()
+
+
+def cache_sizes(enricher: Enricher) -> dict[str, int]:
+    out = {"geo (MaxMindGeo LRU)": 0, "device (DeviceDetector LRU)": 0}
+    if isinstance(enricher.geo, MaxMindGeo):
+        out["geo (MaxMindGeo LRU)"] = enricher.geo.cache_stats().maxsize
+    out["device (DeviceDetector LRU)"] = enricher.devices._cached.cache_info().maxsize or 0
+    out["bots (BotDetector LRU)"] = enricher.bots._cached.cache_info().maxsize or 0
+    out["referrer classify (LRU)"] = enricher.referrers.cache_info().maxsize or 0
+    out["referrer spam check (LRU)"] = enricher.referrers._spam_cached.cache_info().maxsize or 0
+    for name, fn in (("X-Forwarded-For entry (clientip, module LRU)", clientip._entry_address),
+                     ("address normalisation (clientip, module LRU)", clientip._normalize),
+                     ("address truncation (privacy, module LRU)", privacy._truncate),
+                     ("page host (referrer, module LRU)", referrer._page_host)):
+        out[name] = fn.cache_info().maxsize or 0
+    return out
+
+
+def miss_rates(before: dict[str, tuple[int, int]],
+               after: dict[str, tuple[int, int]]) -> dict[str, dict[str, float]]:
+    out = {}
+    for name, (hits, misses) in after.items():
+        h, m = hits - before[name][0], misses - before[name][1]
+        out[name] = {"lookups": h + m, "misses": m, "miss_rate": m / (h + m) if h + m else 0.0}
+    return out
+
+
+# --- timing -------------------------------------------------------------------------------------
+
+
+def timer_overhead_ns() -> float:
+    clock = time.perf_counter_ns
+    samples = []
+    for _ in range(20_000):
+        t0 = clock()
+        samples.append(clock() - t0)
+    return float(statistics.median(samples))
+
+
+@dataclass
+class Timing:
+    mean_us: float
+    p50_us: float
+    p99_us: float
+
+    @classmethod
+    def of(cls, ns: list[float]) -> Timing:
+        ordered = sorted(ns)
+        return cls(statistics.fmean(ordered) / 1000, ordered[len(ordered) // 2] / 1000,
+                   ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] / 1000)
+
+
+def apply_all(enricher: Enricher, items: Sequence[Input]) -> None:
+    for x in items:
+        enricher.apply(dict(x.fields), x.request, ip_override=x.ip_override,
+                       ua_override=x.ua_override, anonymize=x.anonymize)
+
+
+def timed_apply(enricher: Enricher, items: Sequence[Input], overhead: float,
+                outputs: list[dict[str, Any]] | None = None) -> list[float]:
+    """ns per ``apply`` call; each call on a fresh copy of the hit's fields (made untimed)."""
+    clock = time.perf_counter_ns
+    out: list[float] = []
+    for start in range(0, len(items), 5000):
+        chunk = items[start:start + 5000]
+        copies = [dict(x.fields) for x in chunk]
+        for x, fields in zip(chunk, copies, strict=True):
+            t0 = clock()
+            enricher.apply(fields, x.request, ip_override=x.ip_override,
+                           ua_override=x.ua_override, anonymize=x.anonymize)
+            out.append(clock() - t0 - overhead)
+        if outputs is not None:
+            outputs.extend(copies)
+    return out
+
+
+@dataclass
+class Staged:
+    """Fresh components, and what each step of ``Enricher.apply`` cost on each hit."""
+
+    geo: Any
+    devices: DeviceDetector
+    bots: BotDetector
+    referrers: ReferrerClassifier
+    proxy: Enricher  # for its address(): trusted_proxy_hops, no cache of its own
+    ns: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    on_miss: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    on_hit: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+
+
+def staged_pass(st: Staged, items: Sequence[Input], overhead: float, *, record: bool) -> None:
+    """The steps of ``collector.enrich.Enricher.apply`` in its order, each timed (the glue
+    between them — field assignments, the verdict — is left out)."""
+    clock = time.perf_counter_ns
+    geo_stats = st.geo.cache_stats if isinstance(st.geo, MaxMindGeo) else None
+    for x in items:
+        fields = dict(x.fields)
+        request = x.request
+        misses = (geo_stats().misses if geo_stats else 0, st.devices.cache_info()[1],
+                  st.bots.cache_info()[1])
+        t0 = clock()
+        ip, overridden = st.proxy.address(request, x.ip_override)
+        anonymized = x.anonymize or overridden
+        if ip is not None:
+            privacy.truncate_ip(ip)
+        t1 = clock()
+        if ip is not None and "geo_country" not in fields:
+            st.geo.lookup(geo_ip(ip, anonymized))
+        t2 = clock()
+        user_agent = x.ua_override if x.ua_override is not None else request.user_agent
+        hints = None if x.ua_override is not None else ClientHints.from_headers(request.headers)
+        st.devices.detect(user_agent, hints)
+        t3 = clock()
+        bot = st.bots.check(user_agent, hints)
+        if bot.is_bot and (bot.reason or "").startswith(NOT_BOTS):
+            bot = BotVerdict(False, None)
+        t4 = clock()
+        fields.update(campaign_fields(fields.get("page_location"), fields))
+        paid = is_paid_click(fields)
+        t5 = clock()
+        ref = fields.get("page_referrer")
+        if not (ref and st.referrers.is_spam(ref)):
+            st.referrers.classify(ref, fields.get("page_hostname"),
+                                  campaign_medium=fields.get("campaign_medium"), paid_click=paid)
+        t6 = clock()
+        if not record:
+            continue
+        spans = (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)
+        after = (geo_stats().misses if geo_stats else 0, st.devices.cache_info()[1],
+                 st.bots.cache_info()[1])
+        for i, (stage, ns) in enumerate(zip(STAGES, spans, strict=True)):
+            value = ns - overhead
+            st.ns[stage].append(value)
+            if 1 <= i <= 3:
+                (st.on_miss if after[i - 1] > misses[i - 1] else st.on_hit)[stage].append(value)
+
+
+def parse_between(enricher: Enricher, requests: Sequence[Any], overhead: float) -> tuple[float, float]:
+    """Mean µs per hit of the handler's parse (``_pairs``, then ``_pairs`` + ``ua.parse``),
+    with ``enricher.apply`` run on each hit between two parses (untimed)."""
+    clock = time.perf_counter_ns
+    now = time.time()
+    raws = [r.raw(now) for r in requests]
+    pairs_ns = parse_ns = 0.0
+    for raw in raws:
+        payload = raw.body if raw.method == "POST" else raw.query
+        t0 = clock()
+        pairs = collect._pairs(payload)
+        t1 = clock()
+        parsed = ua.parse(pairs)
+        t2 = clock()
+        pairs_ns += t1 - t0 - overhead
+        parse_ns += t2 - t0 - 2 * overhead
+        enricher.apply(parsed.fields, raw, ip_override=parsed.ip_override,
+                       ua_override=parsed.ua_override, anonymize=parsed.anonymize_ip)
+    return pairs_ns / len(raws) / 1000, parse_ns / len(raws) / 1000
+
+
+# --- traffic description --------------------------------------------------------------------
+
+
+def describe(items: Sequence[Input], enriched: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    n = len(enriched)
+    mediums = Counter(f.get("referrer_medium") or "none" for f in enriched)
+    categories = Counter(f.get("device_category") or "none" for f in enriched)
+    agents = {x.request.user_agent for x in items}
+    addresses = {tuple(x.request.forwarded_for) for x in items}
+    return {
+        "hits": n, "distinct_user_agents": len(agents), "distinct_forwarded_for": len(addresses),
+        "bots": sum(bool(f.get("is_bot")) for f in enriched) / n,
+        "geo_resolved": sum(f.get("geo_country") is not None for f in enriched) / n,
+        "geo_city": sum(f.get("geo_city") is not None for f in enriched) / n,
+        "anonymized": sum(bool(f.get("ip_anonymized")) for f in enriched) / n,
+        "utm_tagged": sum(f.get("campaign_source") is not None for f in enriched) / n,
+        "click_id": sum(any(f.get(k) for k in ("gclid", "msclkid", "fbclid")) for f in enriched) / n,
+        "mediums": {k: v / n for k, v in mediums.most_common()},
+        "device_categories": {k: v / n for k, v in categories.most_common()},
+    }
+
+
+def _share(d: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.1%}" for k, v in d.items())
+
+
+# --- main ---------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=Path, default=None,
+                        help="the request file (default: build or reuse bench/workload.py's)")
+    parser.add_argument("--db", type=Path, default=None, help="the GeoIP database (likewise)")
+    parser.add_argument("--quick", action="store_true", help="the smoke run's smaller workload")
+    parser.add_argument("--cache", type=int, default=None, help="enrich_cache_size")
+    parser.add_argument("--prewarm", type=int, default=None, help="requests that warm the caches")
+    parser.add_argument("--measure", type=int, default=None, help="requests measured after those")
+    parser.add_argument("--json", action="store_true", help="also print one E2EJSON line")
+    args = parser.parse_args(argv)
+    spec = workload.QUICK if args.quick else workload.FULL
+    db = args.db or workload.geo_database(spec)
+    path = args.requests or workload.request_file(spec, db)
+    cache = args.cache if args.cache is not None else spec.cache_size
+    prewarm = args.prewarm if args.prewarm is not None else spec.prewarm
+    measure = args.measure if args.measure is not None else min(50_000, spec.requests - prewarm)
+
+    for line in machine():
+        print(line)
+    started = time.perf_counter()
+    warm = workload.prewarm_inputs(workload.prewarm_file(path, prewarm)) if prewarm else []
+    requests = workload.window(read_tsv(path, prewarm + measure), prewarm, measure)
+    measured = workload.inputs(requests)
+    print(f"workload: {path.name}; the first {len(warm):,} requests warm the caches, the next "
+          f"{len(measured):,} are measured; GeoIP {db.name}; enrich_cache_size {cache:,} "
+          f"(parsed in {time.perf_counter() - started:.1f} s)", flush=True)
+    tune_gc()  # as the server: start-up objects (here also the parsed hits) frozen
+    overhead = timer_overhead_ns()
+    settings = workload.enrichment_settings(db, cache)
+
+    # 1. the full enrichment, as the collector builds it
+    clear_module_caches()
+    full = workload.full_enricher(settings)
+    apply_all(full, warm)
+    before = counters(full)
+    outputs: list[dict[str, Any]] = []
+    gc.collect()
+    full_ns = timed_apply(full, measured, overhead, outputs)
+    rates = miss_rates(before, counters(full))
+    sizes = cache_sizes(full)
+    full_t = Timing.of(full_ns)
+    traffic = describe(measured, outputs)
+
+    # 2. what the collector did before enrichment
+    minimal = workload.PeerOnlyEnricher()
+    apply_all(minimal, warm)
+    gc.collect()
+    minimal_t = Timing.of(timed_apply(minimal, measured, overhead))
+
+    # 3. step by step, on fresh components warmed the same way
+    clear_module_caches()
+    st = Staged(open_geo(settings.geoip_database, cache_size=cache), DeviceDetector(cache),
+                BotDetector(cache), ReferrerClassifier(), full)
+    staged_pass(st, warm, overhead, record=False)
+    gc.collect()
+    staged_pass(st, measured, overhead, record=True)
+
+    # 4. the rest of the hot path, with and without enrichment between two hits
+    after = workload.window(read_tsv(path, prewarm + measure + 20_000), prewarm + measure,
+                            min(20_000, measure))
+    gc.collect()
+    parse_minimal = parse_between(minimal, after, overhead)
+    gc.collect()
+    parse_full = parse_between(full, after, overhead)
+
+    print(f"\ntraffic ({traffic['hits']:,} hits measured): {traffic['distinct_user_agents']:,} "
+          f"distinct user agents, {traffic['distinct_forwarded_for']:,} distinct "
+          f"X-Forwarded-For values; bots {traffic['bots']:.1%}; geo resolved "
+          f"{traffic['geo_resolved']:.1%} (city {traffic['geo_city']:.1%}); aip "
+          f"{traffic['anonymized']:.1%}; utm-tagged {traffic['utm_tagged']:.1%}; click id "
+          f"{traffic['click_id']:.1%}")
+    print(f"  referrer mediums: {_share(traffic['mediums'])}")
+    print(f"  device categories: {_share(traffic['device_categories'])}")
+
+    print("\nEnricher.apply per hit (µs; per call, timer overhead subtracted)")
+    print(f"  full enrichment           mean {full_t.mean_us:7.2f}   p50 {full_t.p50_us:7.2f}   "
+          f"p99 {full_t.p99_us:8.2f}   (one core: {1e6 / full_t.mean_us:,.0f} hits/s)")
+    print(f"  before enrichment         mean {minimal_t.mean_us:7.2f}   p50 {minimal_t.p50_us:7.2f}   "
+          f"p99 {minimal_t.p99_us:8.2f}")
+    print(f"  enrichment's own cost     {full_t.mean_us - minimal_t.mean_us:7.2f} µs per hit")
+
+    stages: dict[str, dict[str, float | None]] = {}
+    print("\nstep by step (µs per hit, mean over all hits; on a cache hit / on a miss)")
+    total = 0.0
+    for stage in STAGES:
+        mean = statistics.fmean(st.ns[stage])
+        total += mean
+        hit = statistics.fmean(st.on_hit[stage]) if st.on_hit[stage] else None
+        miss = statistics.fmean(st.on_miss[stage]) if st.on_miss[stage] else None
+        p99 = sorted(st.ns[stage])[int(len(st.ns[stage]) * 0.99)] / 1000
+        stages[stage] = {"mean_us": mean / 1000, "p99_us": p99,
+                         "hit_us": None if hit is None else hit / 1000,
+                         "miss_us": None if miss is None else miss / 1000}
+        split = ""
+        if hit is not None or miss is not None:
+            split = (f"   hit {hit / 1000 if hit is not None else float('nan'):6.2f}   miss "
+                     f"{miss / 1000 if miss is not None else float('nan'):7.2f}")
+        print(f"  {stage:<10} {mean / 1000:7.2f}   p99 {p99:8.2f}{split}")
+    print(f"  sum        {total / 1000:7.2f}   (Enricher.apply: {full_t.mean_us:.2f}; the rest is "
+          "its glue)")
+
+    print(f"\nthe handler's parse of the next {len(after):,} hits, µs per hit (query pairs / "
+          "pairs + ua.parse)")
+    print(f"  PeerOnlyEnricher between hits  {parse_minimal[0]:7.2f} / {parse_minimal[1]:7.2f}")
+    print(f"  full enrichment between hits   {parse_full[0]:7.2f} / {parse_full[1]:7.2f}   "
+          f"(+{parse_full[1] - parse_minimal[1]:.1f} µs per hit)")
+
+    print("\ncache miss rates over the measured hits (entries: the LRU's size)")
+    for name, r in rates.items():
+        print(f"  {name:<46} {r['miss_rate']:7.1%} of {r['lookups']:>7,} lookups  "
+              f"(entries {sizes.get(name, 0):,})")
+
+    result = {
+        "requests_file": path.name, "prewarm": len(warm), "measured": len(measured),
+        "cache_size": cache, "traffic": traffic, "full": full_t.__dict__,
+        "minimal": minimal_t.__dict__, "stages": stages, "miss_rates": rates,
+        "cache_entries": sizes,
+        "parse_between": {"hits": len(after),
+                          "minimal": {"pairs_us": parse_minimal[0], "parse_us": parse_minimal[1]},
+                          "full": {"pairs_us": parse_full[0], "parse_us": parse_full[1]}},
+    }
+    if args.json:
+        print("E2EJSON " + json.dumps(result))
+    print(f"\ntotal time {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
