@@ -83,6 +83,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `bench`, `collector`, `la
     sys.path.insert(0, str(ROOT))
 
 from bench import hits, workload  # noqa: E402
+from bench.machine import cpu_model  # noqa: E402
 
 LUA = ROOT / "bench" / "loadgen.lua"
 TARGET_NULL_MIN, TARGET_NULL_AIM, TARGET_KINESIS = 0.35, 0.50, 0.80
@@ -743,12 +744,7 @@ def print_kinesis(phase: KinesisPhase) -> None:
 
 
 def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
 
     def version(dist: str) -> str:
         try:

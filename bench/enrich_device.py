@@ -53,6 +53,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `collector` importable
 from ua_parser import BasicResolver, Domain, load_builtins, load_lazy_builtins  # noqa: E402
 from ua_parser.regex import Resolver as RustResolver  # noqa: E402
 
+from bench.machine import cpu_model  # noqa: E402
 from collector.bots import BotDetector  # noqa: E402
 from collector.device import ClientHints, DeviceDetector  # noqa: E402
 
@@ -62,12 +63,7 @@ VERSION = re.compile(r"(?<=[/ ])(\d+)\.(\d+)(?:\.(\d+))?")
 
 
 def machine() -> list[str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     names = ("ua-parser", "ua-parser-rs", "ua-parser-builtins", "crawler-user-agents", "user-agents")
     versions = []
     for name in names:

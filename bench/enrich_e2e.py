@@ -41,7 +41,6 @@ server's (idle) CPU between the end-to-end phases.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import os
@@ -61,6 +60,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `bench`, `collector` impo
 
 from bench import workload  # noqa: E402
 from bench.hits import read_tsv  # noqa: E402
+from bench.machine import cpu_model  # noqa: E402
 from bench.workload import Input  # noqa: E402
 from collector import clientip, collect, privacy, referrer, ua  # noqa: E402
 from collector.bots import BotDetector, BotVerdict  # noqa: E402
@@ -75,12 +75,7 @@ STAGES = ("address", "geo", "device", "bots", "campaign", "referrer")
 
 
 def machine() -> list[str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     affinity = ",".join(map(str, sorted(os.sched_getaffinity(0))))
     return [f"machine: {cpu}, {os.cpu_count()} cores (this process on CPU {affinity}), "
             f"{platform.system()} {platform.release()}",

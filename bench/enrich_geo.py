@@ -27,7 +27,6 @@ repeats. Nothing is asserted: it prints the figures and the machine they came fr
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import ipaddress
 import itertools
@@ -49,18 +48,14 @@ if str(ROOT) not in sys.path:  # run as a script: make `bench` and `collector` i
 import maxminddb  # noqa: E402
 
 from bench import make_geodb  # noqa: E402
+from bench.machine import cpu_model  # noqa: E402
 from collector.geo import MaxMindGeo, geo_ip  # noqa: E402
 
 MAX_NETWORKS = 200_000  # networks read from the database to draw addresses from
 
 
 def machine() -> list[str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     versions = ", ".join(f"{d} {metadata.version(d)}" for d in ("geoip2", "maxminddb"))
     return [f"machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
             f"python:  {platform.python_implementation()} {platform.python_version()}; {versions}"]

@@ -27,7 +27,6 @@ Nothing is asserted: it prints the figures and the machine they came from.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import platform
 import random
@@ -42,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `collector` importable
     sys.path.insert(0, str(ROOT))
 
+from bench.machine import cpu_model  # noqa: E402
 from collector.campaign import campaign_fields, is_paid_click  # noqa: E402
 from collector.referrer import ReferrerClassifier  # noqa: E402
 
@@ -53,12 +53,7 @@ CN_WORDS = ("你好", "跑鞋", "天气", "价格")
 
 
 def machine() -> list[str]:
-    cpu = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_model()
     return [f"machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
             f"python:  {platform.python_implementation()} {platform.python_version()}"]
 
