@@ -561,12 +561,9 @@ def create_stack(settings: Any) -> None:
     from lambdalytics.properties import PropertyStore
 
     async def go() -> None:
-        session = aws.session()
         res = settings.resources
-        async with aws.client(session, "kinesis", settings) as kinesis, \
-                aws.client(session, "dynamodb", settings) as ddb:
-            await bootstrap.ensure_stream(kinesis, res.stream)
-            await bootstrap.ensure_table(ddb, res.properties)
+        await bootstrap.provision(settings, (res.properties,))
+        async with aws.client(aws.session(), "dynamodb", settings) as ddb:
             await PropertyStore(ddb, res.properties.name).register(
                 "Bench site", list(hits.TRACKING_IDS), property_id=hits.PROPERTY_ID, enabled=True)
 
