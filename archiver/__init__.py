@@ -1,0 +1,1 @@
+"""Kinesis consumer: leases, shard consumers, the cut protocol, S3 and DynamoDB writers."""
