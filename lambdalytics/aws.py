@@ -11,6 +11,7 @@ from aiobotocore.session import AioSession, get_session
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_kinesis import KinesisClient
+    from types_aiobotocore_s3 import S3Client
 
     from lambdalytics.settings import CommonSettings
 
@@ -38,6 +39,9 @@ def client(sess: AioSession, service: Literal["kinesis"], settings: CommonSettin
 @overload
 def client(sess: AioSession, service: Literal["dynamodb"], settings: CommonSettings,
            cfg: AioConfig | None = None) -> AbstractAsyncContextManager[DynamoDBClient]: ...
+@overload
+def client(sess: AioSession, service: Literal["s3"], settings: CommonSettings,
+           cfg: AioConfig | None = None) -> AbstractAsyncContextManager[S3Client]: ...
 def client(sess: AioSession, service: str, settings: CommonSettings,
            cfg: AioConfig | None = None) -> AbstractAsyncContextManager[Any]:
     """An async client context; enter it on the process's AsyncExitStack."""

@@ -17,8 +17,9 @@ from lambdalytics import aws
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_kinesis import KinesisClient
+    from types_aiobotocore_s3 import S3Client
 
-    from lambdalytics.resources import StreamSpec, TableSpec
+    from lambdalytics.resources import BucketSpec, StreamSpec, TableSpec
     from lambdalytics.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,32 @@ async def ensure_table(client: DynamoDBClient, spec: TableSpec) -> None:
             )
 
 
+async def ensure_bucket(client: S3Client, spec: BucketSpec, region: str | None) -> None:
+    """The archive bucket as infra/ makes it: versioned, encrypted, no public access."""
+    kwargs: dict[str, Any] = {"Bucket": spec.name}
+    if region and region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    try:
+        await client.create_bucket(**kwargs)
+        log.info("created bucket %s", spec.name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+            raise
+    await client.put_bucket_versioning(Bucket=spec.name,
+                                       VersioningConfiguration={"Status": "Enabled"})
+    await client.put_public_access_block(Bucket=spec.name, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True,
+        "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+    })
+    await client.put_bucket_encryption(Bucket=spec.name, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}],
+    })
+
+
 async def provision(settings: CommonSettings, tables: tuple[TableSpec, ...] | None = None,
-                    ) -> None:
-    """The stream and ``tables`` (default: all of them) of ``settings``' resources."""
+                    *, bucket: bool = True) -> None:
+    """The stream, ``tables`` (default: all of them) and the archive bucket of
+    ``settings``' resources."""
     res = settings.resources
     session = aws.session()
     async with aws.client(session, "kinesis", settings) as kinesis, \
@@ -86,3 +110,6 @@ async def provision(settings: CommonSettings, tables: tuple[TableSpec, ...] | No
         await ensure_stream(kinesis, res.stream)
         for table in res.tables if tables is None else tables:
             await ensure_table(ddb, table)
+    if bucket:
+        async with aws.client(session, "s3", settings) as s3:
+            await ensure_bucket(s3, res.archive, settings.aws_region)

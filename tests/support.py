@@ -78,7 +78,7 @@ def create_stack(settings: CollectorSettings, tracking_ids: list[str] | None = N
 
     async def go() -> None:
         res = settings.resources
-        await bootstrap.provision(settings, (res.properties,))
+        await bootstrap.provision(settings, (res.properties,), bucket=False)
         if tracking_ids:
             async with aws.client(aws.session(), "dynamodb", settings) as ddb:
                 await PropertyStore(ddb, res.properties.name).register(
