@@ -40,3 +40,13 @@ def settings(moto_url: str, prefix: str) -> CollectorSettings:
         sink_linger_ms=5,
         log_format="text",
     )
+
+
+@pytest.fixture(scope="session")
+def kinesis_mock_url() -> Iterator[str]:
+    """kinesis-mock (npm kinesis-local, installed by `make setup`) on a loopback port, for
+    resharding and no-loss tests; missing, it fails with a message naming `make setup`."""
+    from tests import kinesis_mock
+
+    with kinesis_mock.running() as mock:
+        yield mock.url
