@@ -27,6 +27,12 @@ def _collector(_args: argparse.Namespace) -> None:
     main()
 
 
+def _archiver(_args: argparse.Namespace) -> None:
+    from archiver.__main__ import main
+
+    main()
+
+
 def _bootstrap(_args: argparse.Namespace) -> None:
     settings = CommonSettings()
     logs.configure(settings.log_level, settings.log_format)
@@ -82,7 +88,9 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("collector", help="run the collector (settings from the environment)") \
         .set_defaults(func=_collector)
-    sub.add_parser("bootstrap", help="create the stream and tables if missing") \
+    sub.add_parser("archiver", help="run an archiver worker (settings from the environment)") \
+        .set_defaults(func=_archiver)
+    sub.add_parser("bootstrap", help="create the stream, tables and bucket if missing") \
         .set_defaults(func=_bootstrap)
 
     props = sub.add_parser("properties", help="register and list properties")

@@ -1,0 +1,162 @@
+"""The archiver worker as a real subprocess against moto: steady state, graceful shutdown,
+SIGKILL at every write boundary, several workers sharing and rebalancing the shards."""
+
+from __future__ import annotations
+
+import gzip
+import random
+import re
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from archiver import rollup
+from tests.archiver.conftest import Spawn
+from tests.archiver.harness import (
+    Stack,
+    counter_record,
+    encoded,
+    make_hits,
+    new_stack,
+    wait_until,
+)
+
+KEY = re.compile(r"hits/property=(?P<p>[a-z0-9_-]+)/type=(?P<t>[a-z]+)/date=(?P<d>[0-9-]{10})/"
+                 r"(?P<seg>shardId-\d+-\d+-\d+)\.json\.gz\Z")
+
+
+@pytest.fixture
+def stack(moto_url: str) -> Stack:
+    s = new_stack(moto_url)
+    s.create(shards=2)
+    return s
+
+
+def archived_ids(stack: Stack) -> Counter[str]:
+    return Counter(h["hit_id"] for _, h in stack.archived_hits())
+
+
+def assert_exactly_once(stack: Stack, expected: list[dict[str, Any]]) -> None:
+    archived = stack.archived_hits()
+    ids = Counter(h["hit_id"] for _, h in archived)
+    doubled = {i: n for i, n in ids.items() if n > 1}
+    assert not doubled, f"{len(doubled)} hits archived more than once"
+    want = {h["hit_id"] for h in expected}
+    assert set(ids) == want, f"missing {len(want - set(ids))}, unexpected {len(set(ids) - want)}"
+    for key, h in archived:
+        m = KEY.search(key)
+        assert m, key
+        assert (m["p"], m["t"], m["d"]) == (h["property_id"], h["type"], h["event_time"][:10])
+    # the rollups count exactly the archived hits, per property and minute
+    view = rollup.merge(stack.rollup_items())
+    assert view.hits == len(expected)
+
+
+def hits_done(stack: Stack, n: int) -> bool:
+    return sum(archived_ids(stack).values()) >= n
+
+
+def test_archives_every_hit_once_then_stops_cleanly(stack: Stack, spawn: Spawn) -> None:
+    hits = make_hits(700)
+    records = list(encoded(hits))
+    # a producer retry after a lost response, and a client retry with the same nonce: copies
+    copies = [records[3], records[10], records[500]]
+    garbage = [(b"not json", "k1"), (b"[1,2]", "k2"), (b'{"hit_id": "x"}', "k3")]
+    counters = [counter_record("pa", "bot", 5), counter_record(None, "unknown_property", 2)]
+    stack.put(records[:400] + copies + garbage + counters + records[400:])
+
+    worker = spawn(stack, "w1")
+    wait_until(lambda: hits_done(stack, len(hits)), 90, "every hit archived")
+    assert worker.terminate() == 0, worker.log()
+
+    assert_exactly_once(stack, hits)
+    rejected = stack.objects("rejected/")
+    assert sum(len(gzip.decompress(b).splitlines()) for b in rejected.values()) == 3
+    assert stack.objects("filtered/property=pa/"), "counter records archived"
+    assert stack.objects("filtered/property=_unknown/")
+    # released on SIGTERM, checkpointed at each shard's last record
+    for lease in stack.leases():
+        assert "leaseOwner" not in lease, lease
+        assert lease["checkpoint"]["S"].isdigit(), lease
+        assert "cutFirst" not in lease
+    assert "released lease" in worker.log()
+
+
+def etags_per_key(stack: Stack) -> dict[str, set[str]]:
+    s3 = stack.boto("s3")
+    out: dict[str, set[str]] = {}
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=stack.res.archive.name):
+        for v in page.get("Versions", ()):
+            out.setdefault(v["Key"], set()).add(v["ETag"])
+    return out
+
+
+@pytest.mark.parametrize("point", ["cut_recorded", "object_written:2", "objects_written",
+                                   "rollups_written", "checkpointed"])
+def test_sigkill_at_each_write_boundary_loses_and_doubles_nothing(
+        stack: Stack, spawn: Spawn, point: str) -> None:
+    hits = make_hits(600, properties=("pa", "pb", "pc"))
+    stack.put(encoded(hits))
+    crashed = spawn(stack, "w1", crash_at=point)
+    assert crashed.wait(60) == -9, crashed.log()
+    assert f"crash point {point.split(':')[0]} reached" in crashed.log()
+
+    assert not hits_done(stack, len(hits)), "the crash left work to do"
+    survivor = spawn(stack, "w2")
+    wait_until(lambda: hits_done(stack, len(hits)), 90, "every hit archived after the crash")
+    assert survivor.terminate() == 0, survivor.log()
+    assert_exactly_once(stack, hits)
+    if point != "checkpointed":
+        # the recorded cut was replayed as it was: the same keys, rewritten with the same bytes
+        assert "replaying cut" in survivor.log(), survivor.log()
+        assert all(len(tags) == 1 for tags in etags_per_key(stack).values())
+
+
+def test_random_kills_while_hits_keep_arriving(stack: Stack, spawn: Spawn) -> None:
+    rng = random.Random(7)
+    hits: list[dict[str, Any]] = []
+    for round_ in range(4):
+        more = make_hits(250, start=len(hits), properties=("pa", "pb", "pc"))
+        hits += more
+        stack.put(encoded(more))
+        worker = spawn(stack, f"k{round_}")
+        wait_until(lambda w=worker: "took lease" in w.log(), 30, "a lease taken")
+        time.sleep(rng.uniform(0.3, 2.5))  # then SIGKILL, wherever it is
+        worker.kill()
+    final = spawn(stack, "final")
+    wait_until(lambda: hits_done(stack, len(hits)), 120, "every hit archived")
+    assert final.terminate() == 0, final.log()
+    assert_exactly_once(stack, hits)
+
+
+def owners(stack: Stack) -> Counter[str]:
+    return Counter(lease["leaseOwner"]["S"] for lease in stack.leases() if "leaseOwner" in lease)
+
+
+def test_workers_share_the_shards_and_take_over_from_a_dead_one(moto_url: str,
+                                                                spawn: Spawn) -> None:
+    stack = new_stack(moto_url)
+    stack.create(shards=4)
+    workers = [spawn(stack, f"w{i}") for i in range(3)]
+    def balanced() -> bool:
+        o = owners(stack)
+        return sum(o.values()) == 4 and len(o) == 3 and max(o.values()) - min(o.values()) <= 1
+    wait_until(balanced, 60, "4 shards balanced over 3 workers")
+    hits = make_hits(500)
+    stack.put(encoded(hits))
+    wait_until(lambda: hits_done(stack, 250), 60, "hits being archived")
+    victim = max(owners(stack).items(), key=lambda kv: kv[1])[0]
+    dead = next(w for w in workers if w.name == victim)
+    dead.kill()
+    wait_until(lambda: victim not in owners(stack) and sum(owners(stack).values()) == 4, 60,
+               "the dead worker's leases taken over")
+    more = make_hits(300, start=500)
+    stack.put(encoded(more))
+    wait_until(lambda: hits_done(stack, 800), 90, "every hit archived")
+    for w in workers:
+        if w is not dead:
+            assert w.terminate() == 0, w.log()
+    assert_exactly_once(stack, hits + more)
+    assert any(f"(from {victim}," in w.log() for w in workers if w is not dead)
