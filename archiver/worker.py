@@ -53,6 +53,7 @@ class Worker:
         self._seen: dict[str, tuple[int, float]] = {}  # lease → (counter, when it last changed)
         self._listed: set[str] | None = None
         self._sync_now = asyncio.Event()
+        self._take_now = asyncio.Event()
         self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -118,11 +119,14 @@ class Worker:
 
     async def _take_loop(self) -> None:
         while True:
+            self._take_now.clear()
             try:
                 await self.take_round()
             except RETRYABLE as exc:
                 log.warning("lease taking round failed: %s", exc)
-            await asyncio.sleep(self.settings.taker_every_s * random.uniform(0.9, 1.1))
+            with suppress(TimeoutError):  # new leases: look at once
+                await asyncio.wait_for(self._take_now.wait(),
+                                       self.settings.taker_every_s * random.uniform(0.9, 1.1))
 
     async def take_round(self) -> None:
         leases = await self.table.list()
@@ -236,6 +240,7 @@ class Worker:
                                                                         shard.parents):
                 log.info("new lease for shard %s (parents %s)", shard.shard_id,
                          sorted(shard.parents))
+                self._take_now.set()
 
     async def _clean_up(self, leases: list[Lease]) -> None:
         """Finished leases of shards the stream no longer lists (trimmed past retention)."""

@@ -2,8 +2,9 @@
 
 Starts moto server on loopback, creates the stream and tables with the same names and
 shapes the infrastructure uses (lambdalytics.resources), registers a demo property, runs
-the collector, and prints where everything is. Ctrl-C drains the collector into Kinesis and
-stops everything.
+the collector and an archiver worker, and prints where everything is. Ctrl-C drains the
+collector into Kinesis, lets the archiver flush and checkpoint what it read, and stops
+everything.
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from typing import TextIO
 
 import uvicorn
 
+from archiver import worker as archiver_worker
+from archiver.settings import ArchiverSettings
 from collector.server import config as collector_config
 from collector.settings import CollectorSettings
 from lambdalytics import aws, bootstrap
@@ -47,14 +52,21 @@ async def prepare(settings: CollectorSettings) -> None:
                 "Demo site", [DEMO_TRACKING_ID], property_id=DEMO_PROPERTY)
 
 
+# hits reach S3 within seconds locally (production defaults favour fewer, larger objects)
+LOCAL_FLUSH_INTERVAL_S = 5.0
+
+
 def banner(settings: CollectorSettings, url: str, aws_url: str, out: TextIO) -> None:
     res = settings.resources
     tid = DEMO_TRACKING_ID
+    flush = int(LOCAL_FLUSH_INTERVAL_S)
     print(f"""
 Lambdalytics is running locally.
   collector     {url}
   tracking id   {tid}   (demo property {DEMO_PROPERTY})
   embedded AWS  {aws_url}   (moto: stream {res.stream.name}, table {res.properties.name})
+  archive       s3://{res.archive.name}/hits/   (on the embedded AWS; hits land within ~{flush} s)
+  rollups       DynamoDB table {res.rollups.name}   (per property per minute)
 
 Send a hit:
   curl -i '{url}/collect?v=1&tid={tid}&cid=555.1&t=pageview&dp=%2Fhello&dt=Hello'
@@ -63,8 +75,20 @@ Check a hit without recording it (this one lacks `ea`, and debug says so):
 Point analytics.js at it:  ga('set', 'transportUrl', '{url}/collect');
 Health and metrics:  {url}/readyz   {url}/metrics   API docs: {url}/docs
 
-Ctrl-C stops everything (queued hits are sent to Kinesis first).
+List the archive:  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \\
+  aws --endpoint-url {aws_url} s3 ls --recursive s3://{res.archive.name}/hits/
+
+Ctrl-C stops everything (queued hits go to Kinesis and are archived first).
 """, file=out, flush=True)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: `local` stops the collector and the archiver
+    in order itself."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def run(port: int, aws_port: int, host: str = "127.0.0.1",
@@ -74,21 +98,46 @@ async def run(port: int, aws_port: int, host: str = "127.0.0.1",
     # moto accepts any credentials; set dummy ones only when none are configured
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():  # a second Ctrl-C: stop waiting
+            os._exit(130)
+        print("\nstopping: draining the collector, then the archiver …", file=sys.stderr)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
     try:
         settings = CollectorSettings(
-            host=host, port=port, aws_endpoint_url=aws_url,
-            aws_region=os.environ.get("AWS_REGION", "us-east-1"),
+            host=host, port=port, aws_endpoint_url=aws_url, aws_region=region,
             sink_max_in_flight=1,  # moto loses records under concurrent PutRecords
             geoip_database=geoip_database,
         )
+        archiver_settings = ArchiverSettings(
+            aws_endpoint_url=aws_url, aws_region=region, flush_interval_s=LOCAL_FLUSH_INTERVAL_S,
+            idle_between_reads_s=0.5, parent_poll_interval_s=1.0, shard_sync_interval_s=10.0,
+        )
         await prepare(settings)
-        uv = uvicorn.Server(collector_config(settings))
+        uv = _Server(collector_config(settings))
         serving = asyncio.create_task(uv.serve())
+        archiver_stop = asyncio.Event()
+        archiving = asyncio.create_task(archiver_worker.run(archiver_settings, archiver_stop))
         while not uv.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
             await asyncio.sleep(0.05)
         if uv.started:
             bound = uv.servers[0].sockets[0].getsockname()[1]
             banner(settings, f"http://{host}:{bound}", aws_url, sys.stdout)
-        await serving
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait([stopping, serving, archiving], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        uv.should_exit = True
+        await serving  # the collector drains its queue into Kinesis
+        archiver_stop.set()
+        await archiving  # the archiver flushes, checkpoints and lets its leases go
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         server.stop()  # type: ignore[attr-defined]

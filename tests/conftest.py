@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from moto.server import ThreadedMotoServer
 
 from collector.settings import CollectorSettings
 from tests.support import isolate_aws_env
+
+if TYPE_CHECKING:
+    from tests.archiver.harness import ArchiverProcess, Stack
+
+Spawn = Callable[..., "ArchiverProcess"]
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +57,21 @@ def kinesis_mock_url() -> Iterator[str]:
 
     with kinesis_mock.running() as mock:
         yield mock.url
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Spawn]:
+    """Start archiver subprocesses (tests/archiver/harness.py); whatever is still running at
+    the end of the test is killed."""
+    from tests.archiver.harness import ArchiverProcess
+
+    procs: list[ArchiverProcess] = []
+
+    def start(stack: Stack, name: str, **settings: object) -> ArchiverProcess:
+        proc = ArchiverProcess(stack, tmp_path, name, **settings)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()

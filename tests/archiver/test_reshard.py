@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 import time
 
-from tests.archiver.conftest import Spawn
 from tests.archiver.harness import encoded, make_hits, new_stack, wait_until
 from tests.archiver.test_worker import assert_exactly_once, hits_done
+from tests.conftest import Spawn
 
 
 def _active_shards(kinesis: object, stream: str) -> list[dict[str, object]]:

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from archiver import rollup
-from tests.archiver.conftest import Spawn
 from tests.archiver.harness import (
     Stack,
     counter_record,
@@ -22,6 +21,7 @@ from tests.archiver.harness import (
     new_stack,
     wait_until,
 )
+from tests.conftest import Spawn
 
 KEY = re.compile(r"hits/property=(?P<p>[a-z0-9_-]+)/type=(?P<t>[a-z]+)/date=(?P<d>[0-9-]{10})/"
                  r"(?P<seg>shardId-\d+-\d+-\d+)\.json\.gz\Z")

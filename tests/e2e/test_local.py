@@ -3,6 +3,7 @@ hit, see it in Kinesis on the embedded emulator, Ctrl-C."""
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import shlex
@@ -15,6 +16,7 @@ from typing import Any
 
 import boto3
 import httpx
+import orjson
 
 from lambdalytics.records import decode
 
@@ -47,8 +49,25 @@ def test_local_runs_the_pipeline_and_stops_cleanly() -> None:
         records = _read_all(kinesis, "lambdalytics-hits")
         assert [h.page_path for h in records] == ["/hello"]
         assert records[0].tracking_id == tid.group(1)
+        # the archiver puts it where the banner says, within the flush interval it prints
+        archive = re.search(r"archive\s+s3://([^/]+)/(\S+)\s+\(.*within ~(\d+) s", banner)
+        assert archive, banner
+        s3 = boto3.client("s3", endpoint_url=aws.group(1), region_name="us-east-1",
+                          aws_access_key_id="x", aws_secret_access_key="x")
+        deadline = time.monotonic() + int(archive.group(3)) + 20
+        keys: list[str] = []
+        while not keys and time.monotonic() < deadline:
+            listing = s3.list_objects_v2(Bucket=archive.group(1), Prefix=archive.group(2))
+            keys = [o["Key"] for o in listing.get("Contents", ())]
+            time.sleep(0.5)
+        assert len(keys) == 1, keys
+        assert keys[0].startswith("hits/property=pdemo/type=pageview/date=")
+        body = s3.get_object(Bucket=archive.group(1), Key=keys[0])["Body"].read()
+        assert orjson.loads(gzip.decompress(body))["page_path"] == "/hello"
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) == 0
+        assert proc.wait(timeout=60) == 0
+        err = proc.stderr.read() if proc.stderr else ""
+        assert "Traceback" not in err, err
     finally:
         if proc.poll() is None:
             proc.kill()
