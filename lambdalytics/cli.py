@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import sys
 from pathlib import Path
 
@@ -62,6 +63,27 @@ def _properties(args: argparse.Namespace) -> None:
         sys.exit(f"error: {exc}")
 
 
+def _ddl(args: argparse.Namespace) -> None:
+    from lambdalytics import archive_layout, ddl
+
+    settings = CommonSettings()
+    bucket = args.bucket or settings.resources.archive.name
+    root = args.location or archive_layout.archive_root(bucket, args.archive_prefix)
+    options: dict[str, str] = {}
+    if args.engine == "athena" and args.database:
+        options["database"] = args.database
+    if args.engine == "trino":
+        options |= {"catalog": args.catalog, "schema": args.schema}
+    for name in args.table or list(ddl.TABLES):
+        if args.engine == "glue":
+            print(json.dumps(ddl.glue_table_input(ddl.table(name), root), indent=2))
+            continue
+        print(ddl.render(args.engine, name, root, **options).rstrip().rstrip(";") + ";\n")
+        if args.engine == "trino":  # plain Trino finds partitions only when told
+            print(ddl.trino_sync_partitions(ddl.table(name), catalog=args.catalog,
+                                            schema=args.schema).rstrip().rstrip(";") + ";\n")
+
+
 def _schema(args: argparse.Namespace) -> None:
     text = schema_doc.render()
     path = Path(args.output)
@@ -103,6 +125,18 @@ def parser() -> argparse.ArgumentParser:
     for action in ("enable", "disable"):
         psub.add_parser(action).add_argument("property_id")
     props.set_defaults(func=_properties)
+
+    d = sub.add_parser("ddl", help="print the archive's table definitions for a query engine")
+    d.add_argument("--engine", choices=("athena", "glue", "trino", "duckdb"), required=True)
+    d.add_argument("--table", action="append", choices=("hits", "filtered"),
+                   help="default: every table")
+    d.add_argument("--bucket", help="default: the archive bucket of LAMBDALYTICS_RESOURCE_PREFIX")
+    d.add_argument("--archive-prefix", default="", help="key prefix in the bucket ('' or a/b/)")
+    d.add_argument("--location", help="the archive root instead (s3://… or a local directory)")
+    d.add_argument("--database", help="athena: the Glue database")
+    d.add_argument("--catalog", default="hive", help="trino: the Hive catalog")
+    d.add_argument("--schema", default="lambdalytics", help="trino: the schema")
+    d.set_defaults(func=_ddl)
 
     schema = sub.add_parser("schema", help="write the Hit schema document")
     schema.add_argument("--output", default="docs/hit-schema.md")
