@@ -1,0 +1,1 @@
+"""Reports, realtime and the admin API: the HTTP service users and operators talk to."""
