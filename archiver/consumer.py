@@ -81,7 +81,8 @@ class HeldLease:
 
 class ShardConsumer:
     def __init__(self, held: HeldLease, *, owner: str, reader: ShardReader, table: LeaseTable,
-                 objects: ObjectStore, rollups: RollupStore, settings: ArchiverSettings,
+                 objects: ObjectStore, rollups: RollupStore, recent: RollupStore,
+                 settings: ArchiverSettings,
                  crash: CrashPoints, on_shard_end: Callable[[], Awaitable[None]]) -> None:
         self.held = held
         self.shard_id = held.key
@@ -90,6 +91,7 @@ class ShardConsumer:
         self._table = table
         self._objects = objects
         self._rollups = rollups
+        self._recent = recent
         self._s = settings
         self._crash = crash
         self._on_shard_end = on_shard_end
@@ -172,7 +174,9 @@ class ShardConsumer:
             self._crash.reached("cut_recorded")
         out = process(batch, shard_id=self.shard_id, first=cut.first, last=cut.last,
                       window=self.window, archive_prefix=self._s.archive_prefix,
-                      rollup_ttl_s=self._s.rollup_ttl_days * 86400)
+                      rollup_ttl_s=self._s.rollup_ttl_days * 86400,
+                      recent_ttl_s=self._s.recent_hits_ttl_s,
+                      recent_shards=self._s.recent_hits_write_shards)
         delay = 0.5
         while True:
             if self.held.lost.is_set():
@@ -182,6 +186,8 @@ class ShardConsumer:
                                             lambda: self._crash.reached("object_written"))
                 self._crash.reached("objects_written")
                 await self._rollups.put(out.rollup_items)
+                if out.recent_items:  # the same idempotent batch writes, another table
+                    await self._recent.put(out.recent_items)
                 self._crash.reached("rollups_written")
                 break
             except RETRYABLE as exc:

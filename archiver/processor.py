@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import gzip
 import re
+import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -81,6 +82,7 @@ class DuplicateWindow:
 class CutOutput:
     objects: dict[str, bytes] = field(default_factory=dict)  # key → gzip JSON Lines
     rollup_items: list[dict[str, Any]] = field(default_factory=list)
+    recent_items: list[dict[str, Any]] = field(default_factory=list)
     hits: int = 0
     duplicates: int = 0
     counters: int = 0
@@ -114,6 +116,21 @@ def _rejected_line(rec: Record, reason: str) -> bytes:
         "error": reason[:500],
         "data_base64": base64.b64encode(rec.data).decode(),
     }, option=orjson.OPT_UTC_Z)
+
+
+def recent_item(obj: dict[str, Any], data: bytes, ttl_s: int, shards: int) -> dict[str, Any]:
+    """The recent-hits item of one hit: key deterministic from the hit (a replay overwrites
+    it), spread over ``shards`` keys per property-minute by its hit id."""
+    event_time: str = obj["event_time"]
+    hit_id: str = obj["hit_id"]
+    k = zlib.crc32(hit_id.encode()) % shards
+    expires = int(datetime.fromisoformat(event_time).timestamp()) + ttl_s
+    return {
+        "pk": {"S": f"{obj['property_id']}#{event_time[:16]}#{k}"},
+        "sk": {"S": f"{event_time}#{hit_id}"},
+        "hit": {"S": data.decode()},
+        "expires_at": {"N": str(expires)},
+    }
 
 
 Decoded = tuple[dict[str, Any], tuple[str, str, str]] | tuple[FilteredCount, tuple[str, str]]
@@ -155,8 +172,9 @@ def hit_id_of(data: bytes, archive_prefix: str = "") -> str | None:
 
 def process(records: Iterable[Record], *, shard_id: str, first: str, last: str,
             window: DuplicateWindow, archive_prefix: str = "", rollup_ttl_s: int = 7 * 86400,
-            ) -> CutOutput:
-    """Decode, drop duplicates, partition and encode one cut (``first``..``last``)."""
+            recent_ttl_s: int = 0, recent_shards: int = 32) -> CutOutput:
+    """Decode, drop duplicates, partition and encode one cut (``first``..``last``); with
+    ``recent_ttl_s``, also one recent-hits item per hit."""
     out = CutOutput()
     segment = archive_layout.segment_name(shard_id, first, last)
     hit_lines: dict[tuple[str, str, str], list[bytes]] = {}
@@ -184,6 +202,8 @@ def process(records: Iterable[Record], *, shard_id: str, first: str, last: str,
             continue
         hit_lines.setdefault(where, []).append(rec.data)
         hits.append(obj)
+        if recent_ttl_s:
+            out.recent_items.append(recent_item(obj, rec.data, recent_ttl_s, recent_shards))
     if last_arrival:
         window.evict(last_arrival)
     out.hits = len(hits)

@@ -45,6 +45,12 @@ class ArchiverSettings(CommonSettings):
                                     "they arrive within this time of the first copy")
     rollup_ttl_days: int = Field(7, ge=1, description="rollup items expire this long after their "
                                  "minute (DynamoDB TTL)")
+    recent_hits_ttl_s: int = Field(0, ge=0, description="also write every hit to the recent-hits "
+                                   "table, kept this long (0: off, the default: at 1,000 hits/s "
+                                   "it costs more than the rest of the pipeline, DESIGN.md)")
+    recent_hits_write_shards: int = Field(32, ge=1, le=1000, description="keys per property-"
+                                          "minute, so one property's hits spread over partitions "
+                                          "(changing it re-keys the hits a replay rewrites)")
     s3_concurrency: int = Field(8, ge=1)
     retry_max_backoff_s: float = Field(30.0, gt=0)
 

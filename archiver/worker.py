@@ -47,6 +47,7 @@ class Worker:
         self.table = LeaseTable(dynamodb, res.leases.name)
         self.objects = ObjectStore(s3, res.archive.name, concurrency=settings.s3_concurrency)
         self.rollups = RollupStore(dynamodb, res.rollups.name)
+        self.recent = RollupStore(dynamodb, res.recent.name)
         self.crash = CrashPoints(settings.crash_at)
         self.held: dict[str, HeldLease] = {}
         self._consumers: dict[str, asyncio.Task[str]] = {}
@@ -194,7 +195,7 @@ class Worker:
         held = HeldLease(taken)
         self.held[lease.key] = held
         consumer = ShardConsumer(held, owner=self.id, reader=self.reader, table=self.table,
-                                 objects=self.objects, rollups=self.rollups,
+                                 objects=self.objects, rollups=self.rollups, recent=self.recent,
                                  settings=self.settings, crash=self.crash,
                                  on_shard_end=self._shard_ended)
         task = asyncio.create_task(consumer.run(), name=f"consumer-{lease.key}")

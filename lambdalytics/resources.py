@@ -47,11 +47,12 @@ class Resources:
     properties: TableSpec
     rollups: TableSpec
     leases: TableSpec
+    recent: TableSpec
     archive: BucketSpec
 
     @property
     def tables(self) -> tuple[TableSpec, ...]:
-        return (self.properties, self.rollups, self.leases)
+        return (self.properties, self.rollups, self.leases, self.recent)
 
 
 def resources(prefix: str = "lambdalytics", *, shard_count: int | None = None,
@@ -70,5 +71,11 @@ def resources(prefix: str = "lambdalytics", *, shard_count: int | None = None,
         ),
         # leases: KCL's lease table shape (reference/aws.md §1.1)
         leases=TableSpec(f"{prefix}-leases", KeyAttribute("leaseKey"), point_in_time_recovery=False),
+        # recent hits: optional (archiver `recent_hits_ttl_s`, off by default), one item per
+        # hit under a write-sharded "<property>#<minute>#<k>" key, expiring by TTL
+        recent=TableSpec(
+            f"{prefix}-recent", KeyAttribute("pk"), KeyAttribute("sk"), ttl_attribute="expires_at",
+            point_in_time_recovery=False,
+        ),
         archive=BucketSpec(archive_bucket or f"{prefix}-archive"),
     )

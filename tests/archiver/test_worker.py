@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import orjson
 import pytest
 
 from archiver import rollup
@@ -160,3 +161,34 @@ def test_workers_share_the_shards_and_take_over_from_a_dead_one(moto_url: str,
             assert w.terminate() == 0, w.log()
     assert_exactly_once(stack, hits + more)
     assert any(f"(from {victim}," in w.log() for w in workers if w is not dead)
+
+
+def test_recent_hits_table_is_off_by_default_and_written_once_when_on(
+        stack: Stack, spawn: Spawn) -> None:
+    hits = make_hits(300)
+    records = list(encoded(hits))
+    stack.put(records + records[:20])  # copies are dropped here too
+    crashed = spawn(stack, "w1", recent_hits_ttl_s=3600, recent_hits_write_shards=4,
+                    crash_at="rollups_written")
+    assert crashed.wait(60) == -9
+    worker = spawn(stack, "w2", recent_hits_ttl_s=3600, recent_hits_write_shards=4)
+    wait_until(lambda: hits_done(stack, len(hits)), 90, "every hit archived")
+    assert worker.terminate() == 0, worker.log()
+    ddb = stack.boto("dynamodb")
+    items = [i for page in ddb.get_paginator("scan").paginate(TableName=stack.res.recent.name)
+             for i in page["Items"]]
+    assert sorted(i["sk"]["S"].rsplit("#", 1)[1] for i in items) == \
+        sorted(h["hit_id"] for h in hits)
+    for item in items:
+        assert int(item["pk"]["S"].rsplit("#", 1)[1]) < 4
+        hit = orjson.loads(item["hit"]["S"])
+        assert item["pk"]["S"].startswith(f"{hit['property_id']}#{hit['event_time'][:16]}#")
+        assert int(item["expires_at"]["N"]) > 1_700_000_000
+
+
+def test_recent_hits_are_not_written_by_default(stack: Stack, spawn: Spawn) -> None:
+    stack.put(encoded(make_hits(50)))
+    worker = spawn(stack, "w1")
+    wait_until(lambda: hits_done(stack, 50), 60, "hits archived")
+    assert worker.terminate() == 0
+    assert stack.boto("dynamodb").scan(TableName=stack.res.recent.name)["Count"] == 0
