@@ -11,14 +11,17 @@ caches hold; see bench/traffic.py) and the synthetic GeoLite2-City-shaped databa
    ``enrich_cache_size`` entries per LRU): its caches warmed by the first ``--prewarm``
    requests (as bench/serve.py warms a server's), then ``Enricher.apply`` timed per hit over
    the next ``--measure`` requests — mean, p50, p99 — and every enrichment cache's hits and
-   misses over those requests (the enricher's LRUs, and the module-level ones of
-   collector.clientip, collector.privacy and collector.referrer);
+   misses over those requests (the enricher's LRUs, the GeoIP block cache behind them, the
+   referrer classifier's, and the module-level ones of collector.privacy and
+   collector.referrer);
 2. :class:`bench.workload.PeerOnlyEnricher` (what the collector did before enrichment) on
    the same hits: the difference is enrichment's own cost;
-3. the same steps as ``Enricher.apply`` one by one on fresh components warmed the same way,
-   each timed: the client address (X-Forwarded-For, truncation), geo, device, bots,
-   campaign fields, referrer (spam check and classification) — with, for geo, device and
-   bots, the mean on a cache hit and on a miss;
+3. the same steps as ``Enricher.apply`` one by one on a fresh enricher warmed the same way,
+   each timed: the place (the address from X-Forwarded-For, its truncation and geo, through
+   the enricher's LRU keyed on where the address comes from), the agent (client hints,
+   device and bots, through its LRU keyed on the agent), campaign fields, referrer (spam
+   check and classification, one LRU) — with, for place and agent, the mean on a cache hit
+   and on a miss;
 4. the collector's own parse of a hit (``collect._pairs`` and ``ua.parse``, as the handler
    runs them) timed on the requests after those, once with ``PeerOnlyEnricher`` applied
    between two parses and once with the full enrichment (still warm, continuing the
@@ -62,16 +65,17 @@ from bench import workload  # noqa: E402
 from bench.hits import read_tsv  # noqa: E402
 from bench.machine import cpu_model  # noqa: E402
 from bench.workload import Input  # noqa: E402
-from collector import clientip, collect, privacy, referrer, ua  # noqa: E402
-from collector.bots import BotDetector, BotVerdict  # noqa: E402
-from collector.campaign import campaign_fields, is_paid_click  # noqa: E402
-from collector.device import ClientHints, DeviceDetector  # noqa: E402
-from collector.enrich import NOT_BOTS, Enricher  # noqa: E402
-from collector.geo import MaxMindGeo, geo_ip, open_geo  # noqa: E402
-from collector.referrer import ReferrerClassifier  # noqa: E402
+from collector import collect, privacy, referrer, ua  # noqa: E402
+from collector.campaign import CAMPAIGN_TAGS, CLICK_IDS, campaign_fields, is_paid_click  # noqa: E402
+from collector.clientip import client_source, override_ip  # noqa: E402
+from collector.device import MAX_UA_LENGTH, hint_values  # noqa: E402
+from collector.enrich import Enricher  # noqa: E402
+from collector.geo import MaxMindGeo  # noqa: E402
+
+CAMPAIGN_FIELDS = frozenset((*CAMPAIGN_TAGS.values(), *CLICK_IDS))
 from collector.server import tune_gc  # noqa: E402
 
-STAGES = ("address", "geo", "device", "bots", "campaign", "referrer")
+STAGES = ("place", "agent", "campaign", "referrer")
 
 
 def machine() -> list[str]:
@@ -85,45 +89,44 @@ def machine() -> list[str]:
 # --- cache counters ---------------------------------------------------------------------------
 
 
+PLACES = "places (Enricher LRU: address, truncation, geo)"
+AGENTS = "agents (Enricher LRU: device + bots)"
+BLOCKS = "geo blocks (MaxMindGeo.locate, behind places)"
+REFERRERS = "referrer (ReferrerClassifier.assess LRU)"
+MODULE_CACHES = (("address truncation (privacy, module LRU; IPv6 only)", privacy._truncate),
+                 ("page host (referrer, module LRU)", referrer._page_host))
+
+
 def counters(enricher: Enricher) -> dict[str, tuple[int, int]]:
     """(hits, misses) so far of every cache the enrichment goes through."""
-    out: dict[str, tuple[int, int]] = {}
+    own = enricher.cache_info()
+    out: dict[str, tuple[int, int]] = {
+        PLACES: (own["places"].hits, own["places"].misses),
+        AGENTS: (own["agents"].hits, own["agents"].misses),
+    }
     if isinstance(enricher.geo, MaxMindGeo):
-        stats = enricher.geo.cache_stats()
-        out["geo (MaxMindGeo LRU)"] = (stats.hits, stats.misses)
-    out["device (DeviceDetector LRU)"] = enricher.devices.cache_info()
-    out["bots (BotDetector LRU)"] = enricher.bots.cache_info()
-    info = enricher.referrers.cache_info()
-    out["referrer classify (LRU)"] = (info.hits, info.misses)
-    spam = enricher.referrers._spam_cached.cache_info()
-    out["referrer spam check (LRU)"] = (spam.hits, spam.misses)
-    for name, fn in (("X-Forwarded-For entry (clientip, module LRU)", clientip._entry_address),
-                     ("address normalisation (clientip, module LRU)", clientip._normalize),
-                     ("address truncation (privacy, module LRU)", privacy._truncate),
-                     ("page host (referrer, module LRU)", referrer._page_host)):
+        blocks = enricher.geo.block_stats()
+        out[BLOCKS] = (blocks.hits, blocks.misses)
+    info = enricher.referrers.assess_cache_info()
+    out[REFERRERS] = (info.hits, info.misses)
+    for name, fn in MODULE_CACHES:
         info = fn.cache_info()
         out[name] = (info.hits, info.misses)
     return out
 
 
 def clear_module_caches() -> None:
-    for fn in (clientip._entry_address, clientip._normalize, privacy._truncate,
-               referrer._page_host):
+    for _, fn in MODULE_CACHES:
         fn.cache_clear()
 
 
 def cache_sizes(enricher: Enricher) -> dict[str, int]:
-    out = {"geo (MaxMindGeo LRU)": 0, "device (DeviceDetector LRU)": 0}
+    own = enricher.cache_info()
+    out = {PLACES: own["places"].maxsize or 0, AGENTS: own["agents"].maxsize or 0}
     if isinstance(enricher.geo, MaxMindGeo):
-        out["geo (MaxMindGeo LRU)"] = enricher.geo.cache_stats().maxsize
-    out["device (DeviceDetector LRU)"] = enricher.devices._cached.cache_info().maxsize or 0
-    out["bots (BotDetector LRU)"] = enricher.bots._cached.cache_info().maxsize or 0
-    out["referrer classify (LRU)"] = enricher.referrers.cache_info().maxsize or 0
-    out["referrer spam check (LRU)"] = enricher.referrers._spam_cached.cache_info().maxsize or 0
-    for name, fn in (("X-Forwarded-For entry (clientip, module LRU)", clientip._entry_address),
-                     ("address normalisation (clientip, module LRU)", clientip._normalize),
-                     ("address truncation (privacy, module LRU)", privacy._truncate),
-                     ("page host (referrer, module LRU)", referrer._page_host)):
+        out[BLOCKS] = enricher.geo.block_stats().maxsize
+    out[REFERRERS] = enricher.referrers.assess_cache_info().maxsize or 0
+    for name, fn in MODULE_CACHES:
         out[name] = fn.cache_info().maxsize or 0
     return out
 
@@ -188,63 +191,59 @@ def timed_apply(enricher: Enricher, items: Sequence[Input], overhead: float,
 
 @dataclass
 class Staged:
-    """Fresh components, and what each step of ``Enricher.apply`` cost on each hit."""
+    """A fresh enricher, and what each step of its ``apply`` cost on each hit."""
 
-    geo: Any
-    devices: DeviceDetector
-    bots: BotDetector
-    referrers: ReferrerClassifier
-    proxy: Enricher  # for its address(): trusted_proxy_hops, no cache of its own
+    enricher: Enricher
     ns: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
     on_miss: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
     on_hit: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
 
 
 def staged_pass(st: Staged, items: Sequence[Input], overhead: float, *, record: bool) -> None:
-    """The steps of ``collector.enrich.Enricher.apply`` in its order, each timed (the glue
-    between them — field assignments, the verdict — is left out)."""
+    """The steps of ``collector.enrich.Enricher.apply`` in its order, each timed through the
+    enricher's own caches (the glue between them — merging the fields, the verdict — is left
+    out)."""
     clock = time.perf_counter_ns
-    geo_stats = st.geo.cache_stats if isinstance(st.geo, MaxMindGeo) else None
+    e = st.enricher
     for x in items:
         fields = dict(x.fields)
         request = x.request
-        misses = (geo_stats().misses if geo_stats else 0, st.devices.cache_info()[1],
-                  st.bots.cache_info()[1])
+        own = e.cache_info()
+        misses = (own["places"].misses, own["agents"].misses)
         t0 = clock()
-        ip, overridden = st.proxy.address(request, x.ip_override)
-        anonymized = x.anonymize or overridden
-        if ip is not None:
-            privacy.truncate_ip(ip)
+        valid = override_ip(x.ip_override) if x.ip_override is not None else None
+        if valid is not None:
+            place = e._places(valid, True)
+        else:
+            place = e._places(client_source(request.client_ip, request.forwarded_for,
+                                            e.trusted_proxy_hops), x.anonymize)
         t1 = clock()
-        if ip is not None and "geo_country" not in fields:
-            st.geo.lookup(geo_ip(ip, anonymized))
+        if x.ua_override is not None:
+            e._agents(x.ua_override[:MAX_UA_LENGTH], None)
+        else:
+            e._agents(request.user_agent[:MAX_UA_LENGTH], hint_values(request.headers))
         t2 = clock()
-        user_agent = x.ua_override if x.ua_override is not None else request.user_agent
-        hints = None if x.ua_override is not None else ClientHints.from_headers(request.headers)
-        st.devices.detect(user_agent, hints)
+        fields.update(place.fields)
+        location = fields.get("page_location")
+        medium, paid = None, False
+        if ((isinstance(location, str) and "?" in location)
+                or not fields.keys().isdisjoint(CAMPAIGN_FIELDS)):
+            fields.update(campaign_fields(location, fields))
+            medium, paid = fields.get("campaign_medium"), is_paid_click(fields)
         t3 = clock()
-        bot = st.bots.check(user_agent, hints)
-        if bot.is_bot and (bot.reason or "").startswith(NOT_BOTS):
-            bot = BotVerdict(False, None)
+        e.referrers.assess(fields.get("page_referrer"), fields.get("page_hostname"),
+                           campaign_medium=medium, paid_click=paid)
         t4 = clock()
-        fields.update(campaign_fields(fields.get("page_location"), fields))
-        paid = is_paid_click(fields)
-        t5 = clock()
-        ref = fields.get("page_referrer")
-        if not (ref and st.referrers.is_spam(ref)):
-            st.referrers.classify(ref, fields.get("page_hostname"),
-                                  campaign_medium=fields.get("campaign_medium"), paid_click=paid)
-        t6 = clock()
         if not record:
             continue
-        spans = (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)
-        after = (geo_stats().misses if geo_stats else 0, st.devices.cache_info()[1],
-                 st.bots.cache_info()[1])
+        spans = (t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+        own = e.cache_info()
+        after = (own["places"].misses, own["agents"].misses)
         for i, (stage, ns) in enumerate(zip(STAGES, spans, strict=True)):
             value = ns - overhead
             st.ns[stage].append(value)
-            if 1 <= i <= 3:
-                (st.on_miss if after[i - 1] > misses[i - 1] else st.on_hit)[stage].append(value)
+            if i <= 1:
+                (st.on_miss if after[i] > misses[i] else st.on_hit)[stage].append(value)
 
 
 def parse_between(enricher: Enricher, requests: Sequence[Any], overhead: float) -> tuple[float, float]:
@@ -349,8 +348,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # 3. step by step, on fresh components warmed the same way
     clear_module_caches()
-    st = Staged(open_geo(settings.geoip_database, cache_size=cache), DeviceDetector(cache),
-                BotDetector(cache), ReferrerClassifier(), full)
+    st = Staged(workload.full_enricher(settings))
     staged_pass(st, warm, overhead, record=False)
     gc.collect()
     staged_pass(st, measured, overhead, record=True)

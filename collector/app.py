@@ -155,6 +155,7 @@ def _enricher(stack: AsyncExitStack, settings: CollectorSettings) -> Enricher:
         referrers=ReferrerClassifier(cache_size=settings.enrich_cache_size),
         trusted_proxy_hops=settings.trusted_proxy_hops,
         bot_policy=settings.bot_policy,
+        cache_size=settings.enrich_cache_size,
     )
 
 

@@ -234,6 +234,12 @@ def _headless_brand(hints: ClientHints) -> str | None:
     return None
 
 
+def _with_hints(verdict: BotVerdict, hints: ClientHints | None) -> BotVerdict:
+    if not verdict.is_bot and hints is not None and (brand := _headless_brand(hints)):
+        return BotVerdict(True, f"headless:{brand[:64]}")
+    return verdict
+
+
 class BotDetector:
     """:func:`check_user_agent` behind a bounded LRU on the agent; the Sec-CH-UA brands are
     looked at after the cache (headless Chrome names itself there too)."""
@@ -244,14 +250,16 @@ class BotDetector:
         patterns = load_crawler_patterns() if crawler_patterns is None else tuple(crawler_patterns)
         extractor, self.rules = _extractor(
             (*MONITORING, *HEADLESS, *TOOLS, *crawler_rules(patterns), *HEURISTICS))
-        self._cached = functools.lru_cache(maxsize=cache_size)(
-            functools.partial(check_user_agent, extractor))
+        self._check = functools.partial(check_user_agent, extractor)
+        self._cached = functools.lru_cache(maxsize=cache_size)(self._check)
 
     def check(self, user_agent: str, hints: ClientHints | None = None) -> BotVerdict:
-        verdict: BotVerdict = self._cached(user_agent[:MAX_UA_LENGTH])
-        if not verdict.is_bot and hints is not None and (brand := _headless_brand(hints)):
-            return BotVerdict(True, f"headless:{brand[:64]}")
-        return verdict
+        return _with_hints(self._cached(user_agent[:MAX_UA_LENGTH]), hints)
+
+    def check_uncached(self, user_agent: str, hints: ClientHints | None = None) -> BotVerdict:
+        """The same answer as :meth:`check`, without this detector's cache (for a caller
+        that caches the agent's whole verdict itself: collector.enrich)."""
+        return _with_hints(self._check(user_agent[:MAX_UA_LENGTH]), hints)
 
     def cache_info(self) -> tuple[int, int]:
         """(hits, misses) since construction."""

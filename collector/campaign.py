@@ -66,7 +66,7 @@ def campaign_fields(page_location: str | None, explicit: Mapping[str, Any]) -> d
     """The campaign and click-id Hit fields to set: the hit's own values where it has them,
     else the page URL's tags (see the module docstring for the rules)."""
     tags = _url_tags(page_location)
-    if not tags and _FIELDS.isdisjoint(explicit.keys()):
+    if not tags and explicit.keys().isdisjoint(_FIELDS):
         return {}  # the common hit: no tags in the URL, no campaign parameters
     out: dict[str, str] = {}
     for tag, field in CAMPAIGN_TAGS.items():
@@ -88,7 +88,7 @@ def campaign_fields(page_location: str | None, explicit: Mapping[str, Any]) -> d
 
 def is_paid_click(fields: Mapping[str, Any]) -> bool:
     """The hit carries an ad click id (gclid, dclid, gbraid, wbraid or msclkid)."""
-    if _PAID.isdisjoint(fields.keys()):
+    if fields.keys().isdisjoint(_PAID):
         return False
     return any(_text(fields.get(name)) is not None for name in PAID_CLICK_IDS)
 
@@ -96,10 +96,15 @@ def is_paid_click(fields: Mapping[str, Any]) -> bool:
 def _url_tags(page_location: str | None) -> dict[str, str]:
     if not isinstance(page_location, str) or "?" not in page_location:
         return {}
-    try:
-        query = urlsplit(page_location.strip()).query
-    except ValueError:
-        query = page_location.partition("?")[2].partition("#")[0]
+    location = page_location.strip()
+    if _plain_url(location):
+        # what urlsplit(location).query is for this shape, without urlsplit's work
+        query = location.partition("#")[0].partition("?")[2]
+    else:
+        try:
+            query = urlsplit(location).query
+        except ValueError:
+            query = page_location.partition("?")[2].partition("#")[0]
     tags: dict[str, str] = {}
     for pair in query[:QUERY_MAX].split("&", PAIRS_MAX)[:PAIRS_MAX]:
         key, _, raw = pair.partition("=")
@@ -109,6 +114,29 @@ def _url_tags(page_location: str | None) -> dict[str, str]:
         if value:
             tags[key] = value
     return tags
+
+
+def _plain_url(location: str) -> bool:
+    """A URL whose query urlsplit takes as the text between its first ``?`` and first ``#``:
+    nothing urlsplit removes or strips (tab, CR, LF anywhere; a leading control character or
+    space), and a host urlsplit has nothing to check in (ASCII, no brackets). The host is
+    looked for where urlsplit finds it: after the first ``//``, up to a ``/``, ``?`` or ``#``
+    (a ``//`` later in the path only makes the check stricter)."""
+    if not location[:1] > " " or "\t" in location or "\r" in location or "\n" in location:
+        return False
+    if location.isascii() and "[" not in location and "]" not in location:
+        return True
+    start = location.find("//")
+    if start < 0:
+        return True  # no host at all
+    start += 2
+    end = len(location)
+    for sep in "/?#":
+        i = location.find(sep, start)
+        if 0 <= i < end:
+            end = i
+    host = location[start:end]
+    return host.isascii() and "[" not in host and "]" not in host
 
 
 def _text(value: object) -> str | None:
@@ -128,6 +156,7 @@ def _cap(value: str, max_bytes: int) -> str:
 def _click_id(value: str | None) -> str | None:
     if value is None or len(value) > CLICK_ID_MAX:
         return None
-    if not value.isprintable() or any(c.isspace() for c in value):
+    # a printable character that is whitespace can only be the space (checked over Unicode)
+    if not value.isprintable() or " " in value:
         return None
     return value

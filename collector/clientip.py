@@ -38,11 +38,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from functools import lru_cache
 
-from collector.privacy import MAX_ADDRESS_CHARS
+from collector.privacy import MAX_ADDRESS_CHARS, ipv4_octets
 
-__all__ = ["client_ip", "normalize_ip", "override_ip"]
+__all__ = ["client_ip", "client_source", "normalize_ip", "override_ip", "source_address"]
 
 _OWS = b" \t"
 # Only a client writes empty list elements (each proxy appends one address), so a walk from
@@ -63,22 +62,43 @@ def client_ip(peer: str | None, forwarded_for: Sequence[bytes] | bytes | None,
     of each X-Forwarded-For field in the order received (or one value); ``trusted_hops`` the
     number of proxies we run in front of the collector. See the module docstring for the rules.
     """
+    return source_address(client_source(peer, forwarded_for, trusted_hops))
+
+
+def client_source(peer: str | None, forwarded_for: Sequence[bytes] | bytes | None,
+                  trusted_hops: int) -> str | bytes | None:
+    """Where :func:`client_ip` reads the address from, not yet checked: the selected
+    X-Forwarded-For element (bytes, stripped, at most a few dozen bytes), the peer (str), or
+    None when there is nothing to read (no peer; a selected element too long to be an
+    address). A cheap, bounded cache key for everything derived from the address."""
     if trusted_hops <= 0:
         if trusted_hops < 0:
             raise ValueError(f"trusted_hops must be 0 or more, not {trusted_hops}")
-        return normalize_ip(peer) if peer else None
+        return peer or None
     if not forwarded_for:
-        return normalize_ip(peer) if peer else None
+        return peer or None
     if isinstance(forwarded_for, bytes):
         chain = forwarded_for
     elif len(forwarded_for) == 1:
         chain = forwarded_for[0]
     else:
         chain = b",".join(forwarded_for)
-    entry = _nth_from_right(chain, trusted_hops)
+    if trusted_hops == 1 and b"," not in chain:  # the common case: one proxy, one entry
+        entry: bytes | None = chain.strip(_OWS) or None
+    else:
+        entry = _nth_from_right(chain, trusted_hops)
     if entry is None:
-        return normalize_ip(peer) if peer else None
-    return _entry_address(entry) if len(entry) <= _MAX_ENTRY_BYTES else None
+        return peer or None
+    return entry if len(entry) <= _MAX_ENTRY_BYTES else None
+
+
+def source_address(source: str | bytes | None) -> str | None:
+    """The normalised address of a :func:`client_source`."""
+    if source is None:
+        return None
+    if isinstance(source, bytes):
+        return _entry_address(source)
+    return normalize_ip(source)
 
 
 def override_ip(value: str | None) -> str | None:
@@ -89,13 +109,17 @@ def override_ip(value: str | None) -> str | None:
 
 def normalize_ip(text: str) -> str | None:
     """A plain address (spaces around it allowed) in its normal form; None if it is not one."""
-    return _normalize(text) if len(text) <= MAX_ADDRESS_CHARS else None
+    if len(text) > MAX_ADDRESS_CHARS:
+        return None
+    text = text.strip(" \t")
+    if ":" not in text and ipv4_octets(text) is not None:
+        return text  # a valid dotted quad is its own normal form
+    return _normalize(text)
 
 
-@lru_cache(maxsize=16384)
 def _normalize(text: str) -> str | None:
     try:
-        ip = ipaddress.ip_address(text.strip(" \t"))
+        ip = ipaddress.ip_address(text)
     except ValueError:
         return None
     if isinstance(ip, ipaddress.IPv6Address):
@@ -125,7 +149,6 @@ def _nth_from_right(chain: bytes, n: int) -> bytes | None:
     return None
 
 
-@lru_cache(maxsize=16384)
 def _entry_address(entry: bytes) -> str | None:
     """One X-Forwarded-For element (already stripped) as a normalised address, or None."""
     try:

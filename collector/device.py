@@ -107,6 +107,19 @@ _HINT_HEADERS = (b"sec-ch-ua", b"sec-ch-ua-mobile", b"sec-ch-ua-platform",
                  b"sec-ch-ua-platform-version", b"sec-ch-ua-model", b"sec-ch-ua-full-version-list")
 
 
+_HINT_SET = frozenset(_HINT_HEADERS)
+
+
+def hint_values(headers: Mapping[bytes, bytes]) -> tuple[bytes, ...] | None:
+    """The client-hint headers' values in :data:`_HINT_HEADERS` order, each cut to
+    :data:`MAX_HINT_LENGTH` (all that :meth:`ClientHints.from_values` reads of them, so a
+    bounded cache key), b"" for an absent one; None when the request has none of them (one
+    pass over the request's few header names, before any parsing)."""
+    if _HINT_SET.isdisjoint(headers):
+        return None
+    return tuple(headers.get(name, b"")[:MAX_HINT_LENGTH] for name in _HINT_HEADERS)
+
+
 @dataclass(frozen=True, slots=True)
 class ClientHints:
     """The User-Agent Client Hints that matter for device detection. Hashable: it is part of
@@ -123,20 +136,21 @@ class ClientHints:
     def from_headers(cls, headers: Mapping[bytes, bytes]) -> ClientHints | None:
         """From request headers keyed by lower-case name, as ASGI gives them. None when the
         request carries none of the hints."""
-        if not any(name in headers for name in _HINT_HEADERS):
-            return None
+        values = hint_values(headers)
+        return None if values is None else cls.from_values(values)
 
-        def text(name: bytes) -> str:
-            return headers.get(name, b"")[:MAX_HINT_LENGTH].decode("latin-1")
-
-        mobile = text(b"sec-ch-ua-mobile")
+    @classmethod
+    def from_values(cls, values: tuple[bytes, ...]) -> ClientHints | None:
+        """From :func:`hint_values`' tuple. None when every value is empty."""
+        brands, mobile, platform, platform_version, model, full_version_list = (
+            v[:MAX_HINT_LENGTH].decode("latin-1") for v in values)
         hints = cls(
-            brands=_sf_brands(text(b"sec-ch-ua")),
-            full_version_list=_sf_brands(text(b"sec-ch-ua-full-version-list")),
+            brands=_sf_brands(brands),
+            full_version_list=_sf_brands(full_version_list),
             mobile=_sf_boolean(mobile) if mobile else None,
-            platform=_sf_string(text(b"sec-ch-ua-platform")),
-            platform_version=_sf_string(text(b"sec-ch-ua-platform-version")),
-            model=_sf_string(text(b"sec-ch-ua-model")),
+            platform=_sf_string(platform),
+            platform_version=_sf_string(platform_version),
+            model=_sf_string(model),
         )
         return None if hints == _NO_HINTS else hints
 
@@ -443,11 +457,17 @@ class DeviceDetector:
     def __init__(self, cache_size: int = 10_000, *, resolver: Resolver | None = None) -> None:
         if cache_size < 0:
             raise ValueError("cache_size must be >= 0")
-        self._cached = functools.lru_cache(maxsize=cache_size)(functools.partial(
-            detect, resolver or RustResolver(load_lazy_builtins()), Categoriser.default()))
+        self._detect = functools.partial(
+            detect, resolver or RustResolver(load_lazy_builtins()), Categoriser.default())
+        self._cached = functools.lru_cache(maxsize=cache_size)(self._detect)
 
     def detect(self, user_agent: str, hints: ClientHints | None = None) -> Device:
         return self._cached(user_agent[:MAX_UA_LENGTH], hints)
+
+    def detect_uncached(self, user_agent: str, hints: ClientHints | None = None) -> Device:
+        """The same answer as :meth:`detect`, without this detector's cache (for a caller
+        that caches the agent's whole verdict itself: collector.enrich)."""
+        return self._detect(user_agent[:MAX_UA_LENGTH], hints)
 
     def cache_info(self) -> tuple[int, int]:
         """(hits, misses) since construction."""

@@ -26,22 +26,27 @@ here: they are how Measurement Protocol clients, which are servers, send real us
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Final
 
 from collector.bots import BotDetector, BotVerdict
-from collector.campaign import campaign_fields, is_paid_click
-from collector.clientip import client_ip, override_ip
-from collector.device import ClientHints, DeviceDetector
-from collector.geo import GeoLookup, geo_ip
+from collector.campaign import CAMPAIGN_TAGS, CLICK_IDS, campaign_fields, is_paid_click
+from collector.clientip import client_ip, client_source, override_ip, source_address
+from collector.device import MAX_UA_LENGTH, ClientHints, DeviceDetector, hint_values
+from collector.geo import Geo, GeoLookup, MaxMindGeo, geo_ip
 from collector.privacy import truncate_ip
 from collector.referrer import ReferrerClassifier
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from functools import _CacheInfo, _lru_cache_wrapper
+
     from collector.http import RawRequest
 
 BOT = "bot"
 NOT_BOTS = ("tool:", "empty_user_agent")  # BotDetector reasons that do not make a hit a bot
 REFERRER_SPAM = "referrer_spam"
+DEFAULT_CACHE_SIZE: Final = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,18 +57,56 @@ class Verdict:
     bot_reason: str | None = None  # set for every bot, forwarded or not
 
 
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """Everything the hit gets from its user agent (and client hints), computed once per
+    distinct agent: the Hit fields, in the order the Hit lists them, and the bot verdict."""
+
+    fields: dict[str, Any]
+    is_bot: bool
+    bot_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Everything the hit gets from its client address, computed once per distinct address
+    source and anonymisation: the truncated address and, apart, the geo fields (a ``geoid``
+    on the hit wins over them)."""
+
+    fields: dict[str, Any]
+    geo: dict[str, Any] | None
+
+
+_NO_VERDICT: Final = Verdict()
+
+
 class Enricher:
+    """The enrichment of :func:`apply`, with two caches of its own (``cache_size`` entries
+    each) in front of the components': one keyed on the user agent and its client hints
+    (device and bot verdict together, one parse of the hints, ready-made fields), one on
+    where the address comes from (the X-Forwarded-For element or the peer, and whether the
+    hit is anonymised: truncation and geo together). A hit whose agent and address were seen
+    before costs two lookups and two dict merges for both."""
+
     def __init__(self, *, geo: GeoLookup, devices: DeviceDetector, bots: BotDetector,
                  referrers: ReferrerClassifier, trusted_proxy_hops: int = 0,
-                 bot_policy: str = "filter") -> None:
+                 bot_policy: str = "filter", cache_size: int = DEFAULT_CACHE_SIZE) -> None:
         if bot_policy not in ("flag", "filter"):
             raise ValueError("bot_policy must be 'flag' or 'filter'")
+        if trusted_proxy_hops < 0:
+            raise ValueError(f"trusted_hops must be 0 or more, not {trusted_proxy_hops}")
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be 0 or more, not {cache_size}")
         self.geo = geo
         self.devices = devices
         self.bots = bots
         self.referrers = referrers
         self.trusted_proxy_hops = trusted_proxy_hops
         self.filter_bots = bot_policy == "filter"
+        self._locate: Callable[[str, str], Geo | None] = (
+            geo.locate if isinstance(geo, MaxMindGeo) else lambda ip, _block: geo.lookup(ip))
+        self._agents: _lru_cache_wrapper[Agent] = lru_cache(maxsize=cache_size)(self._agent)
+        self._places: _lru_cache_wrapper[Place] = lru_cache(maxsize=cache_size)(self._place)
 
     def address(self, request: RawRequest, ip_override: str | None) -> tuple[str | None, bool]:
         """The client address for this hit and whether it was overridden by ``uip``."""
@@ -76,48 +119,90 @@ class Enricher:
     def apply(self, fields: dict[str, Any], request: RawRequest, *, ip_override: str | None,
               ua_override: str | None, anonymize: bool) -> Verdict:
         """Fill the enrichment fields of one hit in place."""
-        ip, overridden = self.address(request, ip_override)
-        anonymized = anonymize or overridden
-        fields["ip_anonymized"] = anonymized
-        if ip is not None:
-            fields["ip_truncated"] = truncate_ip(ip)
-            if "geo_country" not in fields:  # geoid wins over the address
-                geo = self.geo.lookup(geo_ip(ip, anonymized))
-                if geo is not None:
-                    fields["geo_continent"] = geo.continent
-                    fields["geo_country"] = geo.country
-                    fields["geo_region"] = geo.region
-                    fields["geo_city"] = geo.city
-                    fields["geo_timezone"] = geo.timezone
+        if ip_override is not None and (valid := override_ip(ip_override)) is not None:
+            place = self._places(valid, True)
+        else:
+            source = client_source(request.client_ip, request.forwarded_for,
+                                   self.trusted_proxy_hops)
+            place = self._places(source, anonymize)
+        fields.update(place.fields)
+        if place.geo is not None and "geo_country" not in fields:  # geoid wins over the address
+            fields.update(place.geo)
 
-        user_agent = ua_override if ua_override is not None else request.user_agent
-        hints = None if ua_override is not None else ClientHints.from_headers(request.headers)
-        device = self.devices.detect(user_agent, hints)
-        bot = self.bots.check(user_agent, hints)
+        if ua_override is not None:
+            agent = self._agents(ua_override[:MAX_UA_LENGTH], None)
+        else:
+            agent = self._agents(request.user_agent[:MAX_UA_LENGTH], hint_values(request.headers))
+        fields.update(agent.fields)
+
+        location = fields.get("page_location")
+        if ((isinstance(location, str) and "?" in location)
+                or not fields.keys().isdisjoint(_CAMPAIGN_FIELDS)):
+            fields.update(campaign_fields(location, fields))
+            medium, paid = fields.get("campaign_medium"), is_paid_click(fields)
+        else:  # the common hit: no campaign parameters, no query string to find tags in
+            medium, paid = None, False
+        classified = self.referrers.assess(fields.get("page_referrer"),
+                                           fields.get("page_hostname"),
+                                           campaign_medium=medium, paid_click=paid)
+        if classified is None:
+            return Verdict(REFERRER_SPAM, agent.bot_reason)
+        fields["referrer_medium"] = classified.medium
+        if classified.source is not None:  # unset values are left out (the record omits them)
+            fields["referrer_source"] = classified.source
+        if classified.term is not None:
+            fields["referrer_term"] = classified.term
+        if agent.bot_reason is None and not agent.is_bot:
+            return _NO_VERDICT
+        return Verdict(BOT if agent.is_bot and self.filter_bots else None, agent.bot_reason)
+
+    def cache_info(self) -> dict[str, _CacheInfo]:
+        """The enricher's own caches: ``agents`` and ``places``."""
+        return {"agents": self._agents.cache_info(), "places": self._places.cache_info()}
+
+    def _agent(self, user_agent: str, hint_key: tuple[bytes, ...] | None) -> Agent:
+        hints = None if hint_key is None else ClientHints.from_values(hint_key)
+        device = self.devices.detect_uncached(user_agent, hints)
+        bot = self.bots.check_uncached(user_agent, hints)
         if bot.is_bot and (bot.reason or "").startswith(NOT_BOTS):
             bot = BotVerdict(False, None)
-        fields["device_category"] = "bot" if bot.is_bot else device.category
-        fields["device_brand"] = device.brand
-        fields["device_model"] = device.model
-        fields["browser"] = device.browser
-        fields["browser_version"] = device.browser_version
-        fields["os"] = device.os
-        fields["os_version"] = device.os_version
-        fields["is_bot"] = bot.is_bot
+        fields: dict[str, Any] = {
+            "device_category": "bot" if bot.is_bot else device.category,
+            "device_brand": device.brand,
+            "device_model": device.model,
+            "browser": device.browser,
+            "browser_version": device.browser_version,
+            "os": device.os,
+            "os_version": device.os_version,
+            "is_bot": bot.is_bot,
+        }
         if bot.is_bot:
             fields["bot_reason"] = bot.reason
+        return Agent(_set(fields), bot.is_bot, bot.reason)
 
-        fields.update(campaign_fields(fields.get("page_location"), fields))
-        referrer = fields.get("page_referrer")
-        if referrer and self.referrers.is_spam(referrer):
-            return Verdict(REFERRER_SPAM, bot.reason)
-        classified = self.referrers.classify(
-            referrer, fields.get("page_hostname"),
-            campaign_medium=fields.get("campaign_medium"), paid_click=is_paid_click(fields))
-        fields["referrer_medium"] = classified.medium
-        fields["referrer_source"] = classified.source
-        fields["referrer_term"] = classified.term
+    def _place(self, source: str | bytes | None, anonymized: bool) -> Place:
+        ip = source_address(source)
+        if ip is None:
+            return Place({"ip_anonymized": anonymized}, None)
+        truncated = truncate_ip(ip)
+        fields = _set({"ip_anonymized": anonymized, "ip_truncated": truncated})
+        if truncated is None:  # not reached: a normalised address always truncates
+            geo = self.geo.lookup(geo_ip(ip, anonymized))
+        else:  # GA anonymises before it geolocates: with aip, the truncated address
+            geo = self._locate(truncated if anonymized else ip, truncated)
+        if geo is None:
+            return Place(fields, None)
+        return Place(fields, _set({"geo_continent": geo.continent, "geo_country": geo.country,
+                                   "geo_region": geo.region, "geo_city": geo.city,
+                                   "geo_timezone": geo.timezone}))
 
-        if bot.is_bot and self.filter_bots:
-            return Verdict(BOT, bot.reason)
-        return Verdict(None, bot.reason)
+
+def _set(fields: dict[str, Any]) -> dict[str, Any]:
+    """The fields without the unset ones: the record leaves None out anyway, and a hit
+    without None values is encoded without building a filtered copy (lambdalytics.hit)."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+# The Hit fields campaign_fields reads besides the page URL: explicit campaign parameters
+# and click ids (CAMPAIGN_TAGS' fields and CLICK_IDS).
+_CAMPAIGN_FIELDS: Final = frozenset((*CAMPAIGN_TAGS.values(), *CLICK_IDS))

@@ -1,7 +1,10 @@
 """Geolocation of a client address: a narrow port (:class:`GeoLookup`) and its MaxMind adapter.
 
 :class:`MaxMindGeo` reads a GeoIP2 or GeoLite2 City or Country database (also GeoIP2
-Enterprise, and other MMDB files of the City layout) through geoip2, with English names:
+Enterprise, and other MMDB files of the City layout) with maxminddb, picking the five values
+below from the raw record as geoip2's models would give them (building geoip2's City model,
+every section and every locale's names, cost three times the record's decoding: 36 against
+13 µs, bench/enrich_geo.py), with English names:
 
 - continent: the continent code (``EU``);
 - country: ISO 3166-1 alpha-2 of where the address is (``GB``), never the registered country;
@@ -24,8 +27,12 @@ address, which never leaves the process: only the :class:`Geo` does. Properties 
 less than city precision apply :func:`coarsen` to the result.
 
 Lookups are cached per looked-up address in a bounded LRU (a cache hit costs well under a
-microsecond; a miss decodes the whole MaxMind record, tens of microseconds: see
-bench/enrich_geo.py). The reader is opened in maxminddb's ``MODE_AUTO``: its C extension
+microsecond; a miss decodes the whole MaxMind record, about 13 µs: see bench/enrich_geo.py).
+:meth:`MaxMindGeo.locate` is the enrichment's entry point: the caller (which caches per
+address itself) names the address's /24 or /48 block, and the answer is cached per block
+when the database's network holds the whole block (most do: 200,000 addresses fall into
+52,000 networks in the benchmark's traffic), so a new address in a known block costs a dict
+lookup instead of a record decode. The reader is opened in maxminddb's ``MODE_AUTO``: its C extension
 (libmaxminddb over a memory map) when installed, else pure Python, several times slower; the
 start-up log says which. Because the file is memory-mapped, replace a database by writing a
 new file and renaming it over the old one (as geoipupdate does), never by rewriting it in
@@ -38,18 +45,13 @@ answers None rather than raise.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Final, Literal, Protocol, Self, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, Self, get_args
 
-import geoip2.database
-import geoip2.errors
-import geoip2.models
 import maxminddb
 
 from collector.privacy import MAX_ADDRESS_CHARS, truncate_ip
@@ -147,35 +149,40 @@ class NoGeo:
 
 
 class MaxMindGeo:
-    """A GeoIP2 / GeoLite2 City or Country database, read through geoip2.
+    """A GeoIP2 / GeoLite2 City or Country database, read through maxminddb.
 
-    Opening raises what geoip2 and maxminddb raise for a missing or broken file (OSError,
+    Opening raises what maxminddb raises for a missing or broken file (OSError,
     maxminddb.InvalidDatabaseError, ValueError) and ValueError for a database of another kind
-    (ASN, Anonymous IP, …): :func:`open_geo` is the forgiving entry point. ``lookup`` never
-    raises.
+    (ASN, Anonymous IP, …): :func:`open_geo` is the forgiving entry point. ``lookup`` and
+    ``locate`` never raise.
     """
 
-    __slots__ = ("_cached", "_failed", "_model", "_reader", "database_type", "implementation")
+    __slots__ = ("_block_lookups", "_block_misses", "_block_size", "_blocks", "_cached",
+                 "_failed", "_full", "_reader", "database_type", "implementation")
 
     def __init__(self, path: str | os.PathLike[str], *, cache_size: int = DEFAULT_CACHE_SIZE,
                  mode: int = maxminddb.MODE_AUTO) -> None:
         if cache_size < 0:
             raise ValueError(f"cache_size must be 0 or more, not {cache_size}")
-        reader = geoip2.database.Reader(os.fspath(path), locales=["en"], mode=mode)
+        reader = maxminddb.open_database(os.fspath(path), mode)
         try:
             self.database_type: str = reader.metadata().database_type
-            self._model = _model_method(reader, self.database_type)
+            self._full = _has_places(self.database_type)
+            self._reader = reader
             for probe in _PROBES:  # corruption the open does not see raises here
-                with contextlib.suppress(geoip2.errors.AddressNotFoundError):
-                    self._model(probe)
+                self._read(probe)
         except BaseException:
             reader.close()
             raise
-        self._reader = reader
         self.implementation = _implementation(mode)
         self._failed = False
         self._cached: _lru_cache_wrapper[Geo | None] = lru_cache(maxsize=cache_size)(
             self._lookup_uncached)
+        # block (an address's /24 or /48) -> its Geo, when one network holds the whole block,
+        # or _SPLIT; insertion-ordered, so the oldest entry goes first when it is full
+        self._blocks: dict[str, Geo | object | None] = {}
+        self._block_size = cache_size
+        self._block_lookups = self._block_misses = 0
 
     def lookup(self, ip: str) -> Geo | None:
         # junk longer than any address never becomes a cache key
@@ -185,12 +192,40 @@ class MaxMindGeo:
         """The same answer as :meth:`lookup`, without the cache (for benchmarks and checks)."""
         return self._lookup_uncached(ip)
 
+    def locate(self, ip: str, block: str) -> Geo | None:
+        """The same answer as :meth:`lookup`, for a normalised address ``ip`` inside ``block``,
+        the network address of its /24 (IPv4) or /48 (IPv6), as
+        :func:`collector.privacy.truncate_ip` gives it. Cached per block, not per address:
+        the caller caches per address."""
+        blocks = self._blocks
+        self._block_lookups += 1
+        found = blocks.get(block, _UNSEEN)
+        if found is not _UNSEEN and found is not _SPLIT:
+            return found  # type: ignore[return-value]
+        self._block_misses += 1
+        if found is _SPLIT:
+            return self._lookup_uncached(ip)
+        geo, prefix_len = self._lookup_with_prefix(ip)
+        if prefix_len is not None and self._block_size:
+            if len(blocks) >= self._block_size:
+                del blocks[next(iter(blocks))]
+            # the network found holds the whole block: every address in it gets this answer
+            blocks[block] = geo if prefix_len <= (48 if ":" in block else 24) else _SPLIT
+        return geo
+
     def cache_stats(self) -> CacheStats:
         info = self._cached.cache_info()
         return CacheStats(info.hits, info.misses, info.currsize, info.maxsize or 0)
 
+    def block_stats(self) -> CacheStats:
+        """:meth:`locate`'s cache so far (a miss: a record read, for a block not cached or
+        spanning several networks)."""
+        return CacheStats(self._block_lookups - self._block_misses, self._block_misses,
+                          len(self._blocks), self._block_size)
+
     def close(self) -> None:
         self._cached.cache_clear()
+        self._blocks.clear()
         self._reader.close()
 
     def __enter__(self) -> Self:
@@ -199,12 +234,25 @@ class MaxMindGeo:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _read(self, ip: str) -> tuple[Geo | None, int]:
+        """Raises what the reader raises (ValueError for what is not an address, or on a
+        closed reader; maxminddb.InvalidDatabaseError on corruption)."""
+        record, prefix_len = self._reader.get_with_prefix_len(ip)
+        if record is None:
+            return None, prefix_len
+        return _geo(record, self._full), prefix_len
+
     def _lookup_uncached(self, ip: str) -> Geo | None:
+        return self._lookup_with_prefix(ip)[0]
+
+    def _lookup_with_prefix(self, ip: str) -> tuple[Geo | None, int | None]:
+        """The answer, and the prefix length of the network it holds for (None: an answer
+        that must not be cached per block)."""
         try:
-            return _geo(self._model(ip))
-        except (geoip2.errors.AddressNotFoundError, ValueError, TypeError):
-            # not in the database; not an address (or the reader is closed)
-            return None
+            return self._read(ip)
+        except (ValueError, TypeError):
+            # not an address (or an IPv6 one in an IPv4 database; or the reader is closed)
+            return None, None
         except Exception as exc:
             # A corrupt record past the start-up probes, or a bug: the hit goes on without geo.
             # Only the exception's type is logged: maxminddb's messages quote the address.
@@ -213,7 +261,7 @@ class MaxMindGeo:
                 log.warning("GeoIP lookups are failing (%s in the %s database); hits get no geo "
                             "fields where they do; later failures are not logged",
                             type(exc).__name__, self.database_type)
-            return None
+            return None, None
 
 
 def open_geo(path: str | os.PathLike[str] | None, *,
@@ -245,29 +293,54 @@ def open_geo(path: str | os.PathLike[str] | None, *,
 
 # --- adapter internals ---------------------------------------------------------------------
 
-_Model = geoip2.models.Country  # City and Enterprise are subclasses
+_UNSEEN: Final = object()
+_SPLIT: Final = object()  # the block spans several networks: look each address up
 
 
-def _model_method(reader: geoip2.database.Reader, database_type: str) -> Callable[[str], _Model]:
-    if "City" in database_type:
-        return reader.city
-    if "Enterprise" in database_type:
-        return reader.enterprise
+def _has_places(database_type: str) -> bool:
+    """City and Enterprise databases have cities, regions and time zones; Country ones only
+    continents and countries; anything else has no locations at all (ValueError)."""
+    if "City" in database_type or "Enterprise" in database_type:
+        return True
     if "Country" in database_type:
-        return reader.country
+        return False
     raise ValueError(f"a {database_type} database has no locations; a City or Country one is needed")
 
 
-def _geo(model: _Model) -> Geo | None:
-    country = model.country.iso_code
-    continent = model.continent.code
+def _section(record: Any, key: str) -> Any:
+    """A record's section as geoip2 reads it: absent is empty; a section that is not a map
+    is a TypeError (as building geoip2's model from it was), which looks up as None."""
+    value = record.get(key)
+    if value is None:
+        return _EMPTY
+    if not isinstance(value, dict):
+        raise TypeError(f"a {key} section that is not a map")
+    return value
+
+
+_EMPTY: Final[dict[str, Any]] = {}
+
+
+def _geo(record: Any, full: bool) -> Geo | None:
+    """The five values of a raw MaxMind record, exactly as geoip2's models with locales
+    ``["en"]`` gave them (``country.iso_code``, ``continent.code``, the first subdivision's
+    ``iso_code``, ``city.name``, ``location.time_zone``)."""
+    if not isinstance(record, dict):
+        raise TypeError("a record that is not a map")
+    country = _section(record, "country").get("iso_code")
+    continent = _section(record, "continent").get("code")
     region = city = timezone = None
-    if isinstance(model, geoip2.models.City):
-        subdivisions = model.subdivisions
-        if country and subdivisions and (code := subdivisions[0].iso_code):
-            region = f"{country}-{code}"
-        city = model.city.name
-        timezone = model.location.time_zone
+    if full:
+        subdivisions = record.get("subdivisions")
+        if country and subdivisions:
+            first = subdivisions[0]
+            if not isinstance(first, dict):
+                raise TypeError("a subdivision that is not a map")
+            if code := first.get("iso_code"):
+                region = f"{country}-{code}"
+        names = _section(record, "city").get("names")
+        city = names.get("en") if names else None
+        timezone = _section(record, "location").get("time_zone")
     if not (continent or country or city or timezone):
         return None
     # Interned, the names are stored once however many cached addresses share a place.

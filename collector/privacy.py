@@ -14,6 +14,21 @@ DEFAULT_V6_PREFIX = 48
 MAX_ADDRESS_CHARS = 64
 
 
+def ipv4_octets(text: str) -> list[str] | None:
+    """The four octets of a dotted-quad IPv4 address exactly as :mod:`ipaddress` accepts one
+    (ASCII decimal, 0-255, no leading zeros), or None. The hot path's parse: a string split
+    instead of an ``IPv4Address``; such an address is already in its normal form."""
+    octets = text.split(".")
+    if len(octets) != 4:
+        return None
+    for octet in octets:
+        if not (0 < len(octet) <= 3 and octet.isascii() and octet.isdigit()):
+            return None
+        if (octet[0] == "0" and len(octet) > 1) or int(octet) > 255:
+            return None
+    return octets
+
+
 def truncate_ip(address: str, v4_prefix: int = DEFAULT_V4_PREFIX,
                 v6_prefix: int = DEFAULT_V6_PREFIX) -> str | None:
     """The network address of ``address`` at the given prefix lengths: by default IPv4 → /24
@@ -27,6 +42,10 @@ def truncate_ip(address: str, v4_prefix: int = DEFAULT_V4_PREFIX,
         raise ValueError(f"IPv6 prefix {v6_prefix} is not in 0..128")
     if len(address) > MAX_ADDRESS_CHARS:
         return None
+    if v4_prefix == DEFAULT_V4_PREFIX and "." in address and ":" not in address:
+        octets = ipv4_octets(address.strip())
+        if octets is not None:  # the common case, without ipaddress
+            return f"{octets[0]}.{octets[1]}.{octets[2]}.0"
     return _truncate(address, v4_prefix, v6_prefix)
 
 

@@ -47,7 +47,9 @@ punycode, so an IDN matches in either spelling. Nothing here raises on any input
 
 :meth:`ReferrerClassifier.classify` keeps a bounded LRU of (referrer, page host) → rules
 5-9; the campaign rules are applied on top of it on every call. ``is_spam`` keeps its own
-LRU, of the same size.
+LRU, of the same size. The enrichment calls neither: :meth:`ReferrerClassifier.assess` answers
+both from one parse of the referrer and one LRU (the same size again) of (referrer, page host)
+→ spam or rules 5-9.
 """
 
 from __future__ import annotations
@@ -140,6 +142,16 @@ def campaign_medium_class(medium: str | None, paid_click: bool = False) -> str |
     return "social" if m in SOCIAL_MEDIUMS else None
 
 
+def _with_campaign(own: Referrer, campaign_medium: str | None, paid_click: bool) -> Referrer:
+    """The campaign rules (1-3) on top of what the referrer says on its own."""
+    medium = campaign_medium_class(campaign_medium, paid_click)
+    if medium is None:
+        return own
+    if own.medium in ("direct", "internal"):
+        return Referrer(medium, None, None)
+    return Referrer(medium, own.source, own.term)
+
+
 @dataclass(frozen=True, slots=True)
 class _Engine:
     source: str
@@ -178,6 +190,8 @@ class ReferrerClassifier:
         self._cached: _lru_cache_wrapper[Referrer] = lru_cache(maxsize=cache_size)(self._own)
         self._spam_cached: _lru_cache_wrapper[bool] = lru_cache(maxsize=cache_size)(
             self.is_spam_uncached)
+        self._judged: _lru_cache_wrapper[Referrer | None] = lru_cache(maxsize=cache_size)(
+            self._judge)
 
     def classify(self, referrer: str | None, page_hostname: str | None, *,
                  campaign_medium: str | None = None, paid_click: bool = False) -> Referrer:
@@ -202,6 +216,29 @@ class ReferrerClassifier:
         url = _parse(referrer) if isinstance(referrer, str) else None
         return url is not None and any(s in self._spam for s in _suffixes(url.host))
 
+    def assess(self, referrer: str | None, page_hostname: str | None, *,
+               campaign_medium: str | None = None, paid_click: bool = False) -> Referrer | None:
+        """None when :meth:`is_spam` says so, else what :meth:`classify` says: the
+        enrichment's one call, with one parse of the referrer and one cache for both."""
+        text = referrer.strip()[:REFERRER_MAX] if isinstance(referrer, str) else ""
+        if not text:
+            own = DIRECT
+        else:
+            judged = self._judged(text, page_hostname if isinstance(page_hostname, str) else None)
+            if judged is None:
+                return None
+            own = judged
+        return _with_campaign(own, campaign_medium, paid_click)
+
+    def assess_cache_info(self) -> _CacheInfo:
+        return self._judged.cache_info()
+
+    def _judge(self, referrer: str, page_hostname: str | None) -> Referrer | None:
+        url = _parse(referrer)
+        if url is not None and any(s in self._spam for s in _suffixes(url.host)):
+            return None
+        return self._own_url(url, page_hostname)
+
     def _classify(self, referrer: str | None, page_hostname: str | None,
                   campaign_medium: str | None, paid_click: bool, *, cached: bool) -> Referrer:
         text = referrer.strip()[:REFERRER_MAX] if isinstance(referrer, str) else ""
@@ -209,16 +246,13 @@ class ReferrerClassifier:
         own = DIRECT
         if text:
             own = self._cached(text, page) if cached else self._own(text, page)
-        medium = campaign_medium_class(campaign_medium, paid_click)
-        if medium is None:
-            return own
-        if own.medium in ("direct", "internal"):
-            return Referrer(medium, None, None)
-        return Referrer(medium, own.source, own.term)
+        return _with_campaign(own, campaign_medium, paid_click)
 
     def _own(self, referrer: str, page_hostname: str | None) -> Referrer:
         """What the referrer says on its own (rules 5-9), before any campaign tag."""
-        url = _parse(referrer)
+        return self._own_url(_parse(referrer), page_hostname)
+
+    def _own_url(self, url: _Url | None, page_hostname: str | None) -> Referrer:
         if url is None:
             return UNKNOWN
         bare = _bare(url.host)
