@@ -75,6 +75,8 @@ def _hit_id(payload: bytes, parsed: ua.ParsedHit) -> str:
         return hitmod.random_hit_id()
     if b"qt=" in payload:
         payload = b"&".join(p for p in payload.split(b"&") if not p.startswith(b"qt="))
+    if payload.isascii():  # its latin-1 text encodes back to the same bytes: hash them as they are
+        return hitmod.derived_hit_id_bytes(b"ua", payload)
     return hitmod.derived_hit_id("ua", payload.decode("latin-1"))
 
 
@@ -109,7 +111,8 @@ async def handle(ingest: Ingest, request: RawRequest) -> Response:
             if not parsed.valid:
                 ingest.filtered(PROTOCOL, None, parsed.tracking_id, INVALID_HIT)
                 continue
-            verdict = await ingest.check(parsed.tracking_id)
+            verdict = (ingest.check_fresh(parsed.tracking_id)
+                       or await ingest.check(parsed.tracking_id))
             if verdict.reason is not None:
                 pid = verdict.property.property_id if verdict.property else None
                 ingest.filtered(PROTOCOL, pid, parsed.tracking_id, verdict.reason)
@@ -147,10 +150,16 @@ def _claimed_tid(payload: bytes) -> str:
 
 
 def _ok(request: RawRequest) -> Response:
+    if not request.origin:  # nothing to add: the same answer every time (never modified)
+        return _GET_OK if request.method == "GET" else _POST_OK
     if request.method == "GET":
         return cors(request, Response(200, GIF, b"image/gif", list(NO_CACHE)))
     # a POST answer is never cached anyway; one header keeps old proxies honest
     return cors(request, Response(200, b"", None, [NO_CACHE[0]]))
+
+
+_GET_OK = Response(200, GIF, b"image/gif", list(NO_CACHE))
+_POST_OK = Response(200, b"", None, [NO_CACHE[0]])
 
 
 def _unavailable(request: RawRequest, exc: Unavailable) -> Response:

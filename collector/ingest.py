@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from collector.errors import SinkUnavailable, Unavailable
+from collector.properties import Stale
 from lambdalytics import hit as hitmod
 
 if TYPE_CHECKING:
@@ -33,6 +34,9 @@ class Verdict:
     reason: str | None  # None = forward
 
 
+_UNKNOWN = Verdict(None, UNKNOWN_PROPERTY)
+
+
 class Ingest:
     def __init__(self, sink: GroupCommitSink, properties: PropertyCache,
                  counters: FilteredCounters, metrics: Metrics, enricher: Enricher) -> None:
@@ -41,15 +45,27 @@ class Ingest:
         self.counters = counters
         self.metrics = metrics
         self.enricher = enricher
+        self._last: Verdict | None = None  # the verdict for the property seen last
 
     async def check(self, tracking_id: str) -> Verdict:
         """Raises PropertiesUnavailable when the table is down and nothing is cached."""
-        prop = await self.properties.resolve(tracking_id)
+        return self._verdict(await self.properties.resolve(tracking_id))
+
+    def check_fresh(self, tracking_id: str) -> Verdict | None:
+        """:meth:`check`'s answer when the property cache has a fresh one, else None (then
+        await :meth:`check`): no coroutine for the common hit."""
+        prop = self.properties.fresh(tracking_id)
+        return None if isinstance(prop, Stale) else self._verdict(prop)
+
+    def _verdict(self, prop: Property | None) -> Verdict:
         if prop is None:
-            return Verdict(None, UNKNOWN_PROPERTY)
-        if not prop.enabled:
-            return Verdict(prop, DISABLED_PROPERTY)
-        return Verdict(prop, None)
+            return _UNKNOWN
+        last = self._last
+        if last is not None and last.property is prop:
+            return last
+        verdict = Verdict(prop, None if prop.enabled else DISABLED_PROPERTY)
+        self._last = verdict
+        return verdict
 
     def filtered(self, protocol: str, property_id: str | None, tracking_id: str, reason: str,
                  n: int = 1) -> None:
@@ -68,15 +84,15 @@ class Ingest:
         """Wait until every hit is in Kinesis; raises SinkUnavailable if any is not."""
         if not futures:
             return
-        if len(futures) == 1:
-            results: list[BaseException | None] = []
+        if len(futures) == 1:  # the common request: one hit, no gather
             try:
                 await futures[0]
-                results.append(None)
-            except Unavailable as exc:
-                results.append(exc)
-        else:
-            results = await asyncio.gather(*futures, return_exceptions=True)
+            except Unavailable:
+                self.refused(protocol, "sink_unavailable")
+                raise
+            self.metrics.accepted(protocol)
+            return
+        results = await asyncio.gather(*futures, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         accepted = len(results) - len(failed)
         if accepted:

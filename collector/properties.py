@@ -23,6 +23,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class Stale:
+    """The type of :data:`STALE`."""
+
+
+STALE = Stale()
+
+
 class PropertyLookup(Protocol):
     async def lookup(self, tracking_id: str) -> Property | None: ...
 
@@ -46,6 +53,16 @@ class PropertyCache:
     def _count(self, outcome: str) -> None:
         if self._metrics is not None:
             self._metrics.property_lookups.labels(outcome).inc()
+
+    def fresh(self, tracking_id: str) -> Property | Stale | None:
+        """The cached answer while it is fresh, else :data:`STALE` (then :meth:`resolve`):
+        the common case without a coroutine."""
+        entry = self._entries.get(tracking_id)
+        if entry is not None:
+            answer, fetched = entry
+            if self._clock() - fetched < (self._ttl if answer is not None else self._negative_ttl):
+                return answer
+        return STALE
 
     async def resolve(self, tracking_id: str) -> Property | None:
         entry = self._entries.get(tracking_id)

@@ -159,16 +159,10 @@ class GroupCommitSink:
         entry = _Entry(data, partition_key(key), fut, time.monotonic() + self.limits.retry_budget)
         self._pending.append(entry)
         self._pending_bytes += entry.size
-        self._queued += 1
-        fut.add_done_callback(self._resolved)
+        self._queued += 1  # until the call that carries it has settled it (_send)
         if not self._wake.is_set():
             self._wake.set()
         return fut
-
-    def _resolved(self, fut: asyncio.Future[None]) -> None:
-        self._queued -= 1
-        if not fut.cancelled():
-            fut.exception()  # a request that went away must not leave "never retrieved" noise
 
     async def close(self) -> None:
         """Stop intake, send everything queued, wait for every call in flight."""
@@ -226,10 +220,10 @@ class GroupCommitSink:
             await self._send_with_retries(batch)
         except Exception as exc:  # never leave a request waiting on a future forever
             log.exception("group commit send failed unexpectedly")
-            for entry in batch:
-                if not entry.future.done():
-                    entry.future.set_exception(SinkUnavailable(str(exc), self.limits.retry_after))
+            _fail([e for e in batch if not e.future.done()],
+                  SinkUnavailable(str(exc), self.limits.retry_after))
         finally:
+            self._queued -= len(batch)  # every entry is settled (or its request went away)
             self._slots.release()
 
     async def _send_with_retries(self, batch: list[_Entry]) -> None:
@@ -271,8 +265,16 @@ class GroupCommitSink:
                 await asyncio.sleep(delay)
 
     def _give_up(self, entries: list[_Entry], reason: str) -> None:
-        for entry in entries:
-            if not entry.future.done():
-                entry.future.set_exception(SinkUnavailable(reason, self.limits.retry_after))
+        _fail([e for e in entries if not e.future.done()],
+              SinkUnavailable(reason, self.limits.retry_after))
         if entries and self._metrics is not None:
             self._metrics.records_failed.inc(len(entries))
+
+
+def _fail(entries: list[_Entry], exc: SinkUnavailable) -> None:
+    for entry in entries:
+        entry.future.set_exception(exc)
+        # marked retrieved: a request that went away (or a /batch request answered 503
+        # before waiting) must not leave "exception was never retrieved" noise; a waiting
+        # request still gets the exception
+        entry.future.exception()

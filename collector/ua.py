@@ -113,6 +113,10 @@ PARAMS: dict[str, Param] = {p.name: p for p in (
     _p("xid", "experiment_id", T, 40), _p("xvar", "experiment_variant"),
 )}
 
+# The text parameters (most of them) as the parse loop reads them: name → (field, max_len or 0).
+_TEXT_PARAMS: dict[str, tuple[str, int]] = {
+    p.name: (p.field, p.max_len or 0) for p in PARAMS.values() if p.kind is Kind.TEXT}
+
 # Parameters handled by the parser itself rather than copied into a field.
 CONTROL = frozenset({"v", "tid", "t", "qt", "z", "aip", "uip", "ua", "sc", "geoid"})
 
@@ -248,20 +252,23 @@ def parse(pairs: Iterable[tuple[str, str]]) -> ParsedHit:
         unique = {}
         for key, value in given:  # first value of a repeated key wins, as for Google's parser
             unique.setdefault(key, value)
+    text_get = _TEXT_PARAMS.get
     params_get = PARAMS.get
-    text = Kind.TEXT
     for key, value in unique.items():
+        text = text_get(key)
+        if text is not None:  # most parameters: a text field
+            if value:
+                # cheap checks first: only a value that may be over max_len bytes is measured
+                limit = text[1]
+                if limit and len(value) * 4 > limit and (
+                        len(value) > limit or len(value.encode("utf-8", "surrogatepass")) > limit):
+                    value = _convert(h, key, PARAMS[key], value)
+                if value:
+                    f[text[0]] = value
+            continue
         spec = params_get(key)
         if spec is not None:
-            if spec.kind is text:
-                # cheap checks first: only a value that may be over max_len bytes is measured
-                limit = spec.max_len
-                if limit is not None and len(value) * 4 > limit and (
-                        len(value) > limit or len(value.encode("utf-8", "surrogatepass")) > limit):
-                    value = _convert(h, key, spec, value)
-                if value:
-                    f[spec.field] = value
-            elif value:
+            if value:
                 converted = _convert(h, key, spec, value)
                 if converted is not None:
                     f[spec.field] = converted

@@ -301,6 +301,10 @@ def to_dict(hit: Hit) -> dict[str, Any]:
 
 
 _FIELD_NAMES = frozenset(_HIT_FIELDS)
+# Value types that are never "unset" (None, an empty tuple or map): a hit whose values are all
+# of these is encoded as it is, without building a filtered copy (exact types: a subclass
+# takes the filtering path, which gives the same JSON).
+_SET_TYPES = frozenset({str, int, float, bool, datetime})
 
 
 def encode_fields(fields: dict[str, Any]) -> bytes:
@@ -310,6 +314,8 @@ def encode_fields(fields: dict[str, Any]) -> bytes:
     if not fields.keys() <= _FIELD_NAMES:
         raise TypeError(f"not Hit fields: {sorted(fields.keys() - _FIELD_NAMES)}")
     fields["schema_version"] = SCHEMA_VERSION
+    if _SET_TYPES.issuperset(map(type, fields.values())):
+        return orjson.dumps(fields, option=_ENCODE_OPTS)
     return orjson.dumps(
         {k: v for k, v in fields.items() if v is not None and v != () and v != {}},
         option=_ENCODE_OPTS,
@@ -351,6 +357,11 @@ def derived_hit_id(*parts: str) -> str:
         h.update(part.encode("utf-8", "surrogatepass"))
         h.update(b"\x00")
     return h.hexdigest()
+
+
+def derived_hit_id_bytes(*parts: bytes) -> str:
+    """:func:`derived_hit_id` of parts already encoded (UTF-8): the same id, one hash update."""
+    return hashlib.blake2b(b"\x00".join(parts) + b"\x00", digest_size=16).hexdigest()
 
 
 def utc_ms(epoch_seconds: float) -> datetime:
