@@ -123,6 +123,7 @@ class ShardConsumer:
         size = 0
         started = 0.0
         s = self._s
+        flush_ms = s.flush_interval_s * 1000
         while True:
             if self.held.lost.is_set():
                 return "lost"
@@ -156,7 +157,10 @@ class ShardConsumer:
                 await self._on_shard_end()
                 return "shard_end"
             iterator = page.next_iterator
+            # a cut closes by records, bytes, or time: the records' own arrival span (when
+            # catching up on a backlog) or how long its first record has waited here
             if batch and (len(batch) >= s.batch_max_records or size >= s.batch_max_bytes
+                          or batch[-1].arrival_ms - batch[0].arrival_ms >= flush_ms
                           or time.monotonic() - started >= s.flush_interval_s):
                 await self._flush(batch)
                 position = batch[-1].sequence
