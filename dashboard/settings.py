@@ -1,0 +1,38 @@
+"""Settings of the admin API (and of the `lambdalytics properties` commands, which share the
+archive buckets and prefix): built once in the entrypoint, or from keyword arguments in tests."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
+from lambdalytics.settings import CommonSettings
+
+
+class AdminSettings(CommonSettings):
+    admin_host: str = "127.0.0.1"
+    admin_port: int = Field(8081, ge=0, le=65535)
+    admin_token: SecretStr | None = Field(
+        None, description="bearer token of the admin API (at least 32 characters)")
+    admin_token_secret: str | None = Field(
+        None, description="or: the ARN or name of a Secrets Manager secret holding it")
+    archive_buckets: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="buckets whose lifecycle carries retention, comma-separated "
+                        "(default: the archive bucket)")
+    archive_prefix: str = Field("", pattern=r"^([a-z0-9][a-z0-9_\-/]*/)?$",
+                                description="key prefix in the archive buckets, '' or ending in /")
+    aws_max_attempts: int = Field(3, ge=1, le=10)
+    aws_connect_timeout_s: float = Field(3.0, gt=0)
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+
+    @field_validator("archive_buckets", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(b.strip() for b in value.split(",") if b.strip())
+        return value
+
+    def retention_buckets(self) -> tuple[str, ...]:
+        return self.archive_buckets or (self.resources.archive.name,)
