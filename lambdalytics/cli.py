@@ -9,8 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from lambdalytics import aws, bootstrap, logs, schema_doc
-from lambdalytics.properties import PropertyError, PropertyStore
+from lambdalytics import bootstrap, logs, properties_cli, schema_doc
+from lambdalytics.properties import PropertyError
 from lambdalytics.settings import CommonSettings
 
 
@@ -42,25 +42,22 @@ def _bootstrap(_args: argparse.Namespace) -> None:
 
 
 def _properties(args: argparse.Namespace) -> None:
-    settings = CommonSettings()
-
-    async def go() -> None:
-        async with aws.client(aws.session(), "dynamodb", settings) as ddb:
-            store = PropertyStore(ddb, settings.resources.properties.name)
-            if args.action == "register":
-                prop = await store.register(args.name, args.tracking_id)
-                print(f"{prop.property_id}\t{prop.name}\t{' '.join(prop.tracking_ids)}")
-            elif args.action == "list":
-                for prop in await store.list():
-                    state = "enabled" if prop.enabled else "disabled"
-                    print(f"{prop.property_id}\t{state}\t{prop.name}\t{' '.join(prop.tracking_ids)}")
-            else:
-                await store.set_enabled(args.property_id, args.action == "enable")
-
     try:
-        asyncio.run(go())
+        asyncio.run(properties_cli.run(args))
     except PropertyError as exc:
         sys.exit(f"error: {exc}")
+
+
+def _admin(_args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from dashboard.admin import create_app
+    from dashboard.settings import AdminSettings
+
+    settings = AdminSettings()
+    logs.configure(settings.log_level, settings.log_format)
+    uvicorn.run(create_app(settings), host=settings.admin_host, port=settings.admin_port,
+                log_config=None, server_header=False)
 
 
 def _ddl(args: argparse.Namespace) -> None:
@@ -115,16 +112,10 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("bootstrap", help="create the stream, tables and bucket if missing") \
         .set_defaults(func=_bootstrap)
 
-    props = sub.add_parser("properties", help="register and list properties")
-    psub = props.add_subparsers(dest="action", required=True)
-    reg = psub.add_parser("register", help="register a property with existing tracking ids")
-    reg.add_argument("--name", required=True)
-    reg.add_argument("--tracking-id", action="append", required=True,
-                     help="UA-…, G-… or a Firebase app id; repeat for several")
-    psub.add_parser("list")
-    for action in ("enable", "disable"):
-        psub.add_parser(action).add_argument("property_id")
-    props.set_defaults(func=_properties)
+    properties_cli.add_parser(sub).set_defaults(func=_properties)
+    sub.add_parser("admin", help="serve the admin API (LAMBDALYTICS_ADMIN_TOKEN, "
+                                 "LAMBDALYTICS_ADMIN_HOST/PORT; loopback by default)") \
+        .set_defaults(func=_admin)
 
     d = sub.add_parser("ddl", help="print the archive's table definitions for a query engine")
     d.add_argument("--engine", choices=("athena", "glue", "trino", "duckdb"), required=True)
