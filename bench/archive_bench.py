@@ -49,6 +49,7 @@ from archiver import rollup  # noqa: E402
 from bench.archive_hits import records  # noqa: E402
 from bench.machine import cpu_model  # noqa: E402
 from lambdalytics.resources import resources  # noqa: E402
+from tests.archiver.harness import Stack  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
 
@@ -93,18 +94,8 @@ def env(url: str, prefix: str, **settings: object) -> dict[str, str]:
 
 
 def create(url: str, prefix: str, shards: int) -> None:
-    res = resources(prefix)
-    boto("kinesis", url).create_stream(StreamName=res.stream.name, ShardCount=shards)
-    ddb = boto("dynamodb", url)
-    for t in res.tables:
-        keys = [{"AttributeName": t.hash_key.name, "KeyType": "HASH"}]
-        attrs = [{"AttributeName": t.hash_key.name, "AttributeType": "S"}]
-        if t.range_key:
-            keys.append({"AttributeName": t.range_key.name, "KeyType": "RANGE"})
-            attrs.append({"AttributeName": t.range_key.name, "AttributeType": "S"})
-        ddb.create_table(TableName=t.name, KeySchema=keys, AttributeDefinitions=attrs,
-                         BillingMode="PAY_PER_REQUEST")
-    boto("s3", url).create_bucket(Bucket=res.archive.name)
+    """Stream, tables and bucket, as the archiver tests make them."""
+    Stack(prefix, url, url).create(shards)
 
 
 def put(url: str, stream: str, recs: list[tuple[bytes, str]]) -> list[tuple[str, str, float]]:
