@@ -432,11 +432,11 @@ class PropertyStore:
 
     # -- read --
 
-    async def get(self, property_id: str) -> Property | None:
+    async def get(self, property_id: str, *, consistent: bool = True) -> Property | None:
         async with _translated("get property"):
             resp = await self._client.get_item(
                 TableName=self._table, Key={"pk": {"S": property_key(property_id)}},
-                ConsistentRead=True)
+                ConsistentRead=consistent)
         item = resp.get("Item")
         return _from_item(item) if item else None
 
@@ -446,18 +446,19 @@ class PropertyStore:
             raise PropertyNotFound(f"no property {property_id}")
         return prop
 
-    async def _owner(self, tracking_id: str) -> str | None:
+    async def _owner(self, tracking_id: str, *, consistent: bool = True) -> str | None:
         async with _translated("look up tracking id"):
             resp = await self._client.get_item(
                 TableName=self._table, Key={"pk": {"S": alias_key(tracking_id)}},
-                ProjectionExpression="property_id", ConsistentRead=True)
+                ProjectionExpression="property_id", ConsistentRead=consistent)
         item = resp.get("Item")
         return item["property_id"]["S"] if item else None
 
     async def lookup(self, tracking_id: str) -> Property | None:
-        """The property a tracking id belongs to, or None when nobody registered it."""
-        owner = await self._owner(tracking_id)
-        return None if owner is None else await self.get(owner)
+        """The property a tracking id belongs to, or None when nobody registered it. The
+        collector's read (behind its cache): eventually consistent, half the read cost."""
+        owner = await self._owner(tracking_id, consistent=False)
+        return None if owner is None else await self.get(owner, consistent=False)
 
     async def list(self) -> list[Property]:
         out: list[Property] = []
