@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -81,6 +82,33 @@ def _ddl(args: argparse.Namespace) -> None:
                                             schema=args.schema).rstrip().rstrip(";") + ";\n")
 
 
+def _query(args: argparse.Namespace) -> None:
+    import duckdb
+
+    from lambdalytics import archive_layout, ddl
+
+    settings = CommonSettings()
+    bucket = args.bucket or settings.resources.archive.name
+    root = args.location or archive_layout.archive_root(bucket, args.archive_prefix)
+    conn = duckdb.connect()
+    if root.startswith("s3://"):  # through the S3 API, wherever the SDK settings point
+        endpoint = (settings.aws_endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3")
+                    or os.environ.get("AWS_ENDPOINT_URL"))
+        region = settings.aws_region or os.environ.get("AWS_REGION") or \
+            os.environ.get("AWS_DEFAULT_REGION")
+        ddl.register_s3(conn, endpoint_url=endpoint, region=region)
+    ddl.create_duckdb_views(conn, root)
+    try:
+        result = conn.sql(args.sql)
+    except duckdb.Error as exc:
+        sys.exit(f"error: {exc}")
+    if result is None:
+        return
+    print("\t".join(result.columns))
+    for row in result.fetchall():
+        print("\t".join("" if v is None else str(v) for v in row))
+
+
 def _schema(args: argparse.Namespace) -> None:
     text = schema_doc.render()
     path = Path(args.output)
@@ -128,6 +156,13 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--catalog", default="hive", help="trino: the Hive catalog")
     d.add_argument("--schema", default="lambdalytics", help="trino: the schema")
     d.set_defaults(func=_ddl)
+
+    q = sub.add_parser("query", help="run SQL on the archive with DuckDB (tables hits, filtered)")
+    q.add_argument("sql", help='e.g. "SELECT type, count(*) FROM hits GROUP BY type"')
+    q.add_argument("--bucket", help="default: the archive bucket of LAMBDALYTICS_RESOURCE_PREFIX")
+    q.add_argument("--archive-prefix", default="", help="key prefix in the bucket ('' or a/b/)")
+    q.add_argument("--location", help="the archive root instead (s3://… or a local directory)")
+    q.set_defaults(func=_query)
 
     schema = sub.add_parser("schema", help="write the Hit schema document")
     schema.add_argument("--output", default="docs/hit-schema.md")

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TextIO
 
 import uvicorn
@@ -60,6 +61,8 @@ def banner(settings: CollectorSettings, url: str, aws_url: str, out: TextIO) -> 
     res = settings.resources
     tid = DEMO_TRACKING_ID
     flush = int(LOCAL_FLUSH_INTERVAL_S)
+    script = Path(sys.executable).with_name("lambdalytics")
+    command = str(script) if script.exists() else "lambdalytics"
     print(f"""
 Lambdalytics is running locally.
   collector     {url}
@@ -75,11 +78,12 @@ Check a hit without recording it (this one lacks `ea`, and debug says so):
 Point analytics.js at it:  ga('set', 'transportUrl', '{url}/collect');
 Health and metrics:  {url}/readyz   {url}/metrics   API docs: {url}/docs
 
-List the archive:  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \\
-  aws --endpoint-url {aws_url} s3 ls --recursive s3://{res.archive.name}/hits/
+Query the archive (DuckDB through the emulator's S3 API), once a hit has landed:
+  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local LAMBDALYTICS_AWS_ENDPOINT_URL={aws_url} \\
+    {command} query "SELECT type, page_path, count(*) FROM hits GROUP BY ALL"
 
 Ctrl-C stops everything (queued hits go to Kinesis and are archived first).
-""", file=out, flush=True)
+""", file=out, flush=True)  # noqa: S608 (a banner that shows a query, not SQL built from input)
 
 
 class _Server(uvicorn.Server):

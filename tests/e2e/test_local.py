@@ -64,6 +64,13 @@ def test_local_runs_the_pipeline_and_stops_cleanly() -> None:
         assert keys[0].startswith("hits/property=pdemo/type=pageview/date=")
         body = s3.get_object(Bucket=archive.group(1), Key=keys[0])["Body"].read()
         assert orjson.loads(gzip.decompress(body))["page_path"] == "/hello"
+        # the printed query line, as a user pastes it into a shell
+        query = re.search(r"^\s+(AWS_ACCESS_KEY_ID=.*\\\n\s+.* query .*)$", banner, re.M)
+        assert query, banner
+        out = subprocess.run(["bash", "-c", query.group(1).replace("\\\n", " ")], cwd=ROOT,
+                             env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines() == ["type\tpage_path\tcount_star()", "pageview\t/hello\t1"]
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
         err = proc.stderr.read() if proc.stderr else ""
