@@ -239,6 +239,7 @@ def _routes(api: FastAPI, runtime: Runtime, metrics: Metrics, readiness: Readine
     ok = {200: {"description": "received (valid or not, as Google answers)",
                 "content": {"image/gif": {}, "text/plain": {}, "application/json": {}}},
           413: {"description": "over the collector's hard size cap"},
+          429: {"description": "the property is over its rate limit; retry after Retry-After"},
           503: {"description": "Kinesis could not take the hit; retry after Retry-After"}}
     for path, (methods, _handler) in ROUTES.items():
         for method in sorted(methods | {"OPTIONS"}):

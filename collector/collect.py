@@ -1,14 +1,17 @@
 """Universal Analytics endpoints: /collect (/r/collect, /j/collect), /batch, /debug/collect.
 
 Answers as DESIGN.md's table: a 2xx for every hit Google would take the request for (valid
-or not); invalid, unknown-property and disabled-property hits are counted by reason and not
-forwarded; 503 + Retry-After when Kinesis cannot take them; /debug/collect explains every
-problem of every hit in Google's ``hitParsingResult`` format and never forwards anything.
+or not); invalid, unknown-property, disabled-property and disallowed-hostname hits are
+counted by reason and not forwarded; 429 + Retry-After when a property is over its rate
+limit in this task; 503 + Retry-After when Kinesis cannot take them; /debug/collect explains
+every problem of every hit in Google's ``hitParsingResult`` format and never forwards
+anything (nor takes from the rate limit).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +28,7 @@ from collector.ingest import (
     TOO_LARGE,
     Ingest,
 )
+from collector.policy import DEFAULT_PRECISION, DISALLOWED_HOSTNAME, Policy, hostname_problem
 from collector.privacy import truncate_ip
 from lambdalytics import hit as hitmod
 
@@ -103,11 +107,12 @@ async def handle(ingest: Ingest, request: RawRequest) -> Response:
         for payload in raw or [b""]:
             ingest.filtered(PROTOCOL, None, _claimed_tid(payload), reason)
         return _ok(request)
+    passed: list[tuple[bytes, ua.ParsedHit, str, Policy]] = []  # payload, hit, property id
     futures: list[asyncio.Future[None]] = []
+    limited = False  # whether any of them has a rate limit
     try:
         for payload in raw:
-            pairs = _pairs(payload)
-            parsed = ua.parse(pairs)
+            parsed = ua.parse(_pairs(payload))
             if not parsed.valid:
                 ingest.filtered(PROTOCOL, None, parsed.tracking_id, INVALID_HIT)
                 continue
@@ -117,12 +122,28 @@ async def handle(ingest: Ingest, request: RawRequest) -> Response:
                 pid = verdict.property.property_id if verdict.property else None
                 ingest.filtered(PROTOCOL, pid, parsed.tracking_id, verdict.reason)
                 continue
-            assert verdict.property is not None
-            pid = verdict.property.property_id
+            prop, policy = verdict.property, verdict.policy
+            assert prop is not None
+            assert policy is not None
+            allowed = policy.allowed_hostnames
+            if allowed and hostname_problem(allowed, parsed.fields, request.origin):
+                ingest.filtered(PROTOCOL, prop.property_id, parsed.tracking_id,
+                                DISALLOWED_HOSTNAME)
+                continue
+            passed.append((payload, parsed, prop.property_id, policy))
+            limited = limited or policy.rate_limit is not None
+        # a request's hits pass the rate limit together or not at all (the client retries
+        # the whole request; hits filtered above are counted again then)
+        if limited and (wait := ingest.admit(PROTOCOL, [(p.tracking_id, pid, pol.rate_limit)
+                                                       for _, p, pid, pol in passed])):
+            return _rate_limited(request, wait)
+        for payload, parsed, pid, policy in passed:
             fields = _fields(parsed, payload, request, pid)
             found = ingest.enricher.apply(fields, request, ip_override=parsed.ip_override,
                                           ua_override=parsed.ua_override,
-                                          anonymize=parsed.anonymize_ip)
+                                          anonymize=parsed.anonymize_ip,
+                                          precision=policy.precision,
+                                          filter_bots=policy.filter_bots)
             if found.filter_reason is not None:
                 ingest.filtered(PROTOCOL, pid, parsed.tracking_id, found.filter_reason)
                 continue
@@ -162,6 +183,11 @@ _GET_OK = Response(200, GIF, b"image/gif", list(NO_CACHE))
 _POST_OK = Response(200, b"", None, [NO_CACHE[0]])
 
 
+def _rate_limited(request: RawRequest, wait: float) -> Response:
+    return cors(request, Response(429, b"Too Many Requests\n", b"text/plain; charset=utf-8",
+                                  [(b"retry-after", str(max(1, math.ceil(wait))).encode())]))
+
+
 def _unavailable(request: RawRequest, exc: Unavailable) -> Response:
     return cors(request, Response(503, b"Service Unavailable\n", b"text/plain; charset=utf-8",
                                   [(b"retry-after", str(exc.retry_after).encode())]))
@@ -179,20 +205,23 @@ async def debug(ingest: Ingest, request: RawRequest) -> Response:
         else:
             parsed = ua.parse(_pairs(payload))
             messages.extend(parsed.messages)
+            policy: Policy | None = None
             if parsed.valid:
                 try:
                     verdict = await ingest.check(parsed.tracking_id)
                 except Unavailable as exc:
                     return _unavailable(request, exc)
+                policy = verdict.policy
                 if verdict.reason is not None:
                     messages.append(_property_message(parsed.tracking_id, verdict.reason))
+                elif policy is not None and policy.allowed_hostnames and (where := hostname_problem(
+                        policy.allowed_hostnames, parsed.fields, request.origin)):
+                    messages.append(_hostname_message(where, parsed, request))
                 else:
-                    messages.extend(_enrichment_messages(ingest, parsed, request))
+                    messages.extend(_enrichment_messages(ingest, parsed, request, policy))
             ip, overridden = ingest.enricher.address(request, parsed.ip_override)
-            if (parsed.anonymize_ip or overridden) and ip and (masked := truncate_ip(ip)):
-                messages.append(ua.Message(
-                    "INFO", "VALUE_MODIFIED",
-                    f"IP Address from this hit was anonymized to {masked}.", "aip"))
+            if (parsed.anonymize_ip or overridden) and ip:
+                messages.extend(_anonymized_message(ip, policy))
         valid = not any(m.type == "ERROR" for m in messages)
         results.append({"valid": valid, "hit": f"{request.path}?{text}",
                         "parserMessage": [m.json() for m in messages]})
@@ -206,11 +235,38 @@ async def debug(ingest: Ingest, request: RawRequest) -> Response:
                                   list(NO_CACHE)))
 
 
-def _enrichment_messages(ingest: Ingest, parsed: ua.ParsedHit,
-                         request: RawRequest) -> list[ua.Message]:
+def _anonymized_message(ip: str, policy: Policy | None) -> list[ua.Message]:
+    prefixes = (policy.precision if policy is not None else DEFAULT_PRECISION).prefixes
+    if prefixes is None:
+        return [ua.Message("INFO", "VALUE_MODIFIED", "IP Address from this hit is not kept "
+                           "(the property keeps no address).", "aip")]
+    masked = truncate_ip(ip, *prefixes)
+    if masked is None:
+        return []
+    return [ua.Message("INFO", "VALUE_MODIFIED",
+                       f"IP Address from this hit was anonymized to {masked}.", "aip")]
+
+
+def _hostname_message(where: str, parsed: ua.ParsedHit, request: RawRequest) -> ua.Message:
+    if where == "origin":
+        return ua.Message("WARN", "HIT_FILTERED", f"The request's Origin ({request.origin}) is "
+                          "not among the property's allowed hostnames; the hit is not recorded.")
+    host = parsed.fields.get("page_hostname")
+    if host is None:
+        return ua.Message("WARN", "HIT_FILTERED", "The hit names no page hostname (dh or dl) and "
+                          "the property allows only some; the hit is not recorded.", "dh")
+    return ua.Message("WARN", "HIT_FILTERED", f"The page hostname ({host}) is not among the "
+                      "property's allowed hostnames; the hit is not recorded.", "dh")
+
+
+def _enrichment_messages(ingest: Ingest, parsed: ua.ParsedHit, request: RawRequest,
+                         policy: Policy | None) -> list[ua.Message]:
     """What production would decide from enrichment: a bot or a spam referrer."""
+    precision = policy.precision if policy is not None else DEFAULT_PRECISION
     found = ingest.enricher.apply(dict(parsed.fields), request, ip_override=parsed.ip_override,
-                                  ua_override=parsed.ua_override, anonymize=parsed.anonymize_ip)
+                                  ua_override=parsed.ua_override, anonymize=parsed.anonymize_ip,
+                                  precision=precision,
+                                  filter_bots=policy.filter_bots if policy else None)
     if found.filter_reason == "referrer_spam":
         return [ua.Message("WARN", "HIT_FILTERED", "The referrer is on the referrer-spam list; "
                            "the hit is not recorded.", "dr")]

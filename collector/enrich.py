@@ -17,7 +17,14 @@ Order and precedence (GA's rules where it has them):
    a referrer on the spam list filters the hit.
 
 Bots are counted by reason either way; ``bot_policy`` decides whether they are forwarded
-flagged (``flag``) or filtered (``filter``, the default, as GA's known-bot exclusion).
+flagged (``flag``) or filtered (``filter``, the default, as GA's known-bot exclusion), and a
+property's own bot policy overrides it (``filter_bots``).
+
+A property's :class:`~collector.policy.Precision` decides what is kept of the address (its
+IP precision: /24 and /48, /16 and /32, or nothing; ``aip`` and ``uip`` are never less
+than GA's /24 and /48, which every level is) and of the place (its geo precision, applied
+to a ``geoid`` too). Which address is geolocated does not change with it: the full one, or
+with ``aip``/``uip`` the /24 or /48, as GA.
 HTTP libraries and command-line clients (``tool:…``) and an empty User-Agent are not bots
 here: they are how Measurement Protocol clients, which are servers, send real users' hits
 (GA does not drop those for their client library either).
@@ -34,7 +41,8 @@ from collector.campaign import CAMPAIGN_TAGS, CLICK_IDS, campaign_fields, is_pai
 from collector.clientip import client_ip, client_source, override_ip, source_address
 from collector.device import MAX_UA_LENGTH, ClientHints, DeviceDetector, hint_values
 from collector.geo import Geo, GeoLookup, MaxMindGeo, geo_ip
-from collector.privacy import truncate_ip
+from collector.policy import DEFAULT_PRECISION, Precision
+from collector.privacy import DEFAULT_V4_PREFIX, DEFAULT_V6_PREFIX, truncate_ip
 from collector.referrer import ReferrerClassifier
 
 if TYPE_CHECKING:
@@ -70,8 +78,8 @@ class Agent:
 @dataclass(frozen=True, slots=True)
 class Place:
     """Everything the hit gets from its client address, computed once per distinct address
-    source and anonymisation: the truncated address and, apart, the geo fields (a ``geoid``
-    on the hit wins over them)."""
+    source, anonymisation and precision: the truncated address and, apart, the geo fields
+    (a ``geoid`` on the hit wins over them)."""
 
     fields: dict[str, Any]
     geo: dict[str, Any] | None
@@ -84,9 +92,9 @@ class Enricher:
     """The enrichment of :func:`apply`, with two caches of its own (``cache_size`` entries
     each) in front of the components': one keyed on the user agent and its client hints
     (device and bot verdict together, one parse of the hints, ready-made fields), one on
-    where the address comes from (the X-Forwarded-For element or the peer, and whether the
-    hit is anonymised: truncation and geo together). A hit whose agent and address were seen
-    before costs two lookups and two dict merges for both."""
+    where the address comes from (the X-Forwarded-For element or the peer, whether the hit is
+    anonymised and the property's precision: truncation and geo together). A hit whose agent
+    and address were seen before costs two lookups and two dict merges for both."""
 
     def __init__(self, *, geo: GeoLookup, devices: DeviceDetector, bots: BotDetector,
                  referrers: ReferrerClassifier, trusted_proxy_hops: int = 0,
@@ -117,17 +125,24 @@ class Enricher:
         return client_ip(request.client_ip, request.forwarded_for, self.trusted_proxy_hops), False
 
     def apply(self, fields: dict[str, Any], request: RawRequest, *, ip_override: str | None,
-              ua_override: str | None, anonymize: bool) -> Verdict:
-        """Fill the enrichment fields of one hit in place."""
+              ua_override: str | None, anonymize: bool,
+              precision: Precision = DEFAULT_PRECISION,
+              filter_bots: bool | None = None) -> Verdict:
+        """Fill the enrichment fields of one hit in place; ``precision`` and ``filter_bots``
+        are the property's (``filter_bots`` None: the collector's bot policy)."""
         if ip_override is not None and (valid := override_ip(ip_override)) is not None:
-            place = self._places(valid, True)
+            place = self._places(valid, True, precision)
         else:
             source = client_source(request.client_ip, request.forwarded_for,
                                    self.trusted_proxy_hops)
-            place = self._places(source, anonymize)
+            place = self._places(source, anonymize, precision)
         fields.update(place.fields)
-        if place.geo is not None and "geo_country" not in fields:  # geoid wins over the address
-            fields.update(place.geo)
+        if "geo_country" not in fields:
+            if place.geo is not None:
+                fields.update(place.geo)
+        elif precision.geo_dropped:  # geoid wins over the address, within the precision
+            for name in precision.geo_dropped:
+                fields.pop(name, None)
 
         if ua_override is not None:
             agent = self._agents(ua_override[:MAX_UA_LENGTH], None)
@@ -154,7 +169,9 @@ class Enricher:
             fields["referrer_term"] = classified.term
         if agent.bot_reason is None and not agent.is_bot:
             return _NO_VERDICT
-        return Verdict(BOT if agent.is_bot and self.filter_bots else None, agent.bot_reason)
+        if filter_bots is None:
+            filter_bots = self.filter_bots
+        return Verdict(BOT if agent.is_bot and filter_bots else None, agent.bot_reason)
 
     def cache_info(self) -> dict[str, _CacheInfo]:
         """The enricher's own caches: ``agents`` and ``places``."""
@@ -180,21 +197,34 @@ class Enricher:
             fields["bot_reason"] = bot.reason
         return Agent(_set(fields), bot.is_bot, bot.reason)
 
-    def _place(self, source: str | bytes | None, anonymized: bool) -> Place:
+    def _place(self, source: str | bytes | None, anonymized: bool,
+               precision: Precision) -> Place:
         ip = source_address(source)
         if ip is None:
             return Place({"ip_anonymized": anonymized}, None)
-        truncated = truncate_ip(ip)
-        fields = _set({"ip_anonymized": anonymized, "ip_truncated": truncated})
+        truncated = truncate_ip(ip)  # GA's /24 or /48: the block geo caches on
+        prefixes = precision.prefixes
+        if prefixes is None:
+            kept = None
+        elif prefixes == (DEFAULT_V4_PREFIX, DEFAULT_V6_PREFIX):
+            kept = truncated
+        else:
+            kept = truncate_ip(ip, *prefixes)
+        fields = _set({"ip_anonymized": anonymized, "ip_truncated": kept})
+        if not precision.geo_kept:
+            return Place(fields, None)
         if truncated is None:  # not reached: a normalised address always truncates
             geo = self.geo.lookup(geo_ip(ip, anonymized))
         else:  # GA anonymises before it geolocates: with aip, the truncated address
             geo = self._locate(truncated if anonymized else ip, truncated)
         if geo is None:
             return Place(fields, None)
-        return Place(fields, _set({"geo_continent": geo.continent, "geo_country": geo.country,
-                                   "geo_region": geo.region, "geo_city": geo.city,
-                                   "geo_timezone": geo.timezone}))
+        found = _set({"geo_continent": geo.continent, "geo_country": geo.country,
+                      "geo_region": geo.region, "geo_city": geo.city,
+                      "geo_timezone": geo.timezone})
+        if precision.geo_dropped:
+            found = {k: v for k, v in found.items() if k in precision.geo_kept}
+        return Place(fields, found or None)
 
 
 def _set(fields: dict[str, Any]) -> dict[str, Any]:

@@ -23,8 +23,9 @@ no report needs a point.
 
 Which address is looked up (:func:`geo_ip`): GA applies ``aip`` *before* geolocation, so with
 ``aip`` (or ``uip``) the truncated address (/24, /48) is looked up; otherwise the full
-address, which never leaves the process: only the :class:`Geo` does. Properties that want
-less than city precision apply :func:`coarsen` to the result.
+address, which never leaves the process: only the :class:`Geo` does. A property's geo
+precision is applied by the enricher (collector.enrich), which keeps only the property's
+geo fields (:func:`lambdalytics.property_policy.geo_fields`, as :func:`coarsen` does).
 
 Lookups are cached per looked-up address in a bounded LRU (a cache hit costs well under a
 microsecond; a miss decodes the whole MaxMind record, about 13 µs: see bench/enrich_geo.py).

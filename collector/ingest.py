@@ -1,4 +1,5 @@
-"""Protocol-independent tail of every hit: property check, canonical Hit, sink, counting."""
+"""Protocol-independent tail of every hit: property check and policy, rate limit, canonical
+Hit, sink, counting."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from collector.errors import SinkUnavailable, Unavailable
+from collector.policy import Policy, policy_of
 from collector.properties import Stale
+from collector.ratelimit import RateLimiter
 from lambdalytics import hit as hitmod
 
 if TYPE_CHECKING:
@@ -24,6 +27,7 @@ INVALID_HIT = "invalid_hit"
 TOO_LARGE = "payload_too_large"
 BATCH_TOO_LARGE = "batch_too_large"
 BOT_FLAGGED = "bot_flagged"  # a bot forwarded with its flag (bot_policy=flag), still counted
+RATE_LIMITED = "rate_limited"  # answered 429: refused, and counted per property too
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +35,8 @@ class Verdict:
     """Whether a claimed tracking id may be forwarded, and if not, why."""
 
     property: Property | None
-    reason: str | None  # None = forward
+    reason: str | None  # None = forward (as far as the property's state goes)
+    policy: Policy | None = None  # set for every known property
 
 
 _UNKNOWN = Verdict(None, UNKNOWN_PROPERTY)
@@ -39,13 +44,17 @@ _UNKNOWN = Verdict(None, UNKNOWN_PROPERTY)
 
 class Ingest:
     def __init__(self, sink: GroupCommitSink, properties: PropertyCache,
-                 counters: FilteredCounters, metrics: Metrics, enricher: Enricher) -> None:
+                 counters: FilteredCounters, metrics: Metrics, enricher: Enricher,
+                 limiter: RateLimiter | None = None) -> None:
         self.sink = sink
         self.properties = properties
         self.counters = counters
         self.metrics = metrics
         self.enricher = enricher
-        self._last: Verdict | None = None  # the verdict for the property seen last
+        self.limiter = limiter or RateLimiter()
+        # property id → the verdict for the Property object cached now (a new object, after
+        # the cache refreshed, gets a new verdict: its policy may have changed)
+        self._verdicts: dict[str, Verdict] = {}
 
     async def check(self, tracking_id: str) -> Verdict:
         """Raises PropertiesUnavailable when the table is down and nothing is cached."""
@@ -60,12 +69,31 @@ class Ingest:
     def _verdict(self, prop: Property | None) -> Verdict:
         if prop is None:
             return _UNKNOWN
-        last = self._last
+        last = self._verdicts.get(prop.property_id)
         if last is not None and last.property is prop:
             return last
-        verdict = Verdict(prop, None if prop.enabled else DISABLED_PROPERTY)
-        self._last = verdict
+        verdict = Verdict(prop, None if prop.enabled else DISABLED_PROPERTY, policy_of(prop))
+        self._verdicts[prop.property_id] = verdict
         return verdict
+
+    def admit(self, protocol: str, hits: list[tuple[str, str, int | None]]) -> float:
+        """The rate limits of a request's forwardable hits, as (claimed tracking id,
+        property id, the property's rate limit): 0.0 when they pass (tokens taken), else the
+        seconds to wait; then every hit is refused and counted as ``rate_limited``."""
+        demand: dict[str, tuple[int, int]] | None = None
+        for _tid, pid, rate in hits:
+            if rate is not None:
+                if demand is None:
+                    demand = {}
+                demand[pid] = (rate, demand[pid][1] + 1 if pid in demand else 1)
+        if demand is None:
+            return 0.0
+        wait = self.limiter.admit(demand)
+        if wait:
+            self.refused(protocol, RATE_LIMITED, len(hits))
+            for tid, pid, _rate in hits:
+                self.counters.add(pid, tid, RATE_LIMITED)
+        return wait
 
     def filtered(self, protocol: str, property_id: str | None, tracking_id: str, reason: str,
                  n: int = 1) -> None:
