@@ -71,6 +71,7 @@ from collector.clientip import client_source, override_ip  # noqa: E402
 from collector.device import MAX_UA_LENGTH, hint_values  # noqa: E402
 from collector.enrich import Enricher  # noqa: E402
 from collector.geo import MaxMindGeo  # noqa: E402
+from collector.policy import DEFAULT_PRECISION  # noqa: E402
 
 CAMPAIGN_FIELDS = frozenset((*CAMPAIGN_TAGS.values(), *CLICK_IDS))
 from collector.server import tune_gc  # noqa: E402
@@ -213,10 +214,11 @@ def staged_pass(st: Staged, items: Sequence[Input], overhead: float, *, record: 
         t0 = clock()
         valid = override_ip(x.ip_override) if x.ip_override is not None else None
         if valid is not None:
-            place = e._places(valid, True)
+            place = e._places(valid, True, DEFAULT_PRECISION)
         else:
             place = e._places(client_source(request.client_ip, request.forwarded_for,
-                                            e.trusted_proxy_hops), x.anonymize)
+                                            e.trusted_proxy_hops), x.anonymize,
+                              DEFAULT_PRECISION)
         t1 = clock()
         if x.ua_override is not None:
             e._agents(x.ua_override[:MAX_UA_LENGTH], None)

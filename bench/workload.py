@@ -41,6 +41,7 @@ from bench.traffic import Population
 from collector.campaign import CAMPAIGN_TAGS, CLICK_IDS
 from collector.enrich import Enricher, Verdict
 from collector.http import RawRequest
+from collector.policy import DEFAULT_PRECISION, Precision
 from collector.privacy import truncate_ip
 from collector.settings import CollectorSettings
 
@@ -135,10 +136,12 @@ class PeerOnlyEnricher(Enricher):
         return request.client_ip, False
 
     def apply(self, fields: dict[str, Any], request: RawRequest, *, ip_override: str | None,
-              ua_override: str | None, anonymize: bool) -> Verdict:
+              ua_override: str | None, anonymize: bool,
+              precision: Precision = DEFAULT_PRECISION,
+              filter_bots: bool | None = None) -> Verdict:
         ip = ip_override or request.client_ip
-        if ip:
-            fields["ip_truncated"] = truncate_ip(ip)
+        if ip and precision.prefixes is not None:
+            fields["ip_truncated"] = truncate_ip(ip, *precision.prefixes)
         fields["ip_anonymized"] = anonymize
         return NOTHING_FOUND
 
