@@ -22,7 +22,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -83,7 +83,8 @@ class ShardConsumer:
     def __init__(self, held: HeldLease, *, owner: str, reader: ShardReader, table: LeaseTable,
                  objects: ObjectStore, rollups: RollupStore, recent: RollupStore,
                  settings: ArchiverSettings,
-                 crash: CrashPoints, on_shard_end: Callable[[], Awaitable[None]]) -> None:
+                 crash: CrashPoints, on_shard_end: Callable[[], Awaitable[None]],
+                 retention: Mapping[str, int] | None = None) -> None:
         self.held = held
         self.shard_id = held.key
         self._owner = owner
@@ -95,6 +96,7 @@ class ShardConsumer:
         self._s = settings
         self._crash = crash
         self._on_shard_end = on_shard_end
+        self._retention = retention  # property → retention days (the worker keeps it fresh)
         self.window = DuplicateWindow(settings.duplicate_window_s * 1000)
 
     # -- the loop -----------------------------------------------------------------------------
@@ -180,7 +182,8 @@ class ShardConsumer:
                       window=self.window, archive_prefix=self._s.archive_prefix,
                       rollup_ttl_s=self._s.rollup_ttl_days * 86400,
                       recent_ttl_s=self._s.recent_hits_ttl_s,
-                      recent_shards=self._s.recent_hits_write_shards)
+                      recent_shards=self._s.recent_hits_write_shards,
+                      retention_days=self._retention)
         delay = 0.5
         while True:
             if self.held.lost.is_set():

@@ -15,7 +15,7 @@ import gzip
 import re
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -172,7 +172,8 @@ def hit_id_of(data: bytes, archive_prefix: str = "") -> str | None:
 
 def process(records: Iterable[Record], *, shard_id: str, first: str, last: str,
             window: DuplicateWindow, archive_prefix: str = "", rollup_ttl_s: int = 7 * 86400,
-            recent_ttl_s: int = 0, recent_shards: int = 32) -> CutOutput:
+            recent_ttl_s: int = 0, recent_shards: int = 32,
+            retention_days: Mapping[str, int] | None = None) -> CutOutput:
     """Decode, drop duplicates, partition and encode one cut (``first``..``last``); with
     ``recent_ttl_s``, also one recent-hits item per hit."""
     out = CutOutput()
@@ -216,8 +217,11 @@ def process(records: Iterable[Record], *, shard_id: str, first: str, last: str,
             _gzip_lines(lines)
     for day, lines in rejected.items():
         out.objects[archive_layout.rejected_key(archive_prefix, day, segment)] = _gzip_lines(lines)
-    for (_, minute), agg in sorted(rollup.build(hits, counters).items()):
-        expires = int(datetime.fromisoformat(minute + ":00+00:00").timestamp()) + rollup_ttl_s
+    for (prop, minute), agg in sorted(rollup.build(hits, counters).items()):
+        # rollups live rollup_ttl_s, or less when the property keeps its data for less
+        days = (retention_days or {}).get(prop)
+        ttl = rollup_ttl_s if days is None else min(rollup_ttl_s, days * 86400)
+        expires = int(datetime.fromisoformat(minute + ":00+00:00").timestamp()) + ttl
         out.rollup_items.append(rollup.to_item(agg, shard_id=shard_id, first_seq=first,
                                                last_seq=last, expires_at=expires))
     return out

@@ -44,7 +44,10 @@ class ArchiverSettings(CommonSettings):
     duplicate_window_s: int = Field(600, ge=300, description="duplicate hit_ids are dropped when "
                                     "they arrive within this time of the first copy")
     rollup_ttl_days: int = Field(7, ge=1, description="rollup items expire this long after their "
-                                 "minute (DynamoDB TTL)")
+                                 "minute (DynamoDB TTL), or sooner when the property's "
+                                 "retention is shorter")
+    property_refresh_s: float = Field(60.0, gt=0, description="how often the properties' "
+                                      "retention is read")
     recent_hits_ttl_s: int = Field(0, ge=0, description="also write every hit to the recent-hits "
                                    "table, kept this long (0: off, the default: at 1,000 hits/s "
                                    "it costs more than the rest of the pipeline, DESIGN.md)")

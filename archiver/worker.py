@@ -26,6 +26,7 @@ from archiver.objects import ObjectStore
 from archiver.rollup_store import RollupStore
 from archiver.stream import ShardReader
 from lambdalytics import aws
+from lambdalytics.properties import PropertyError, PropertyStore
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -48,6 +49,8 @@ class Worker:
         self.objects = ObjectStore(s3, res.archive.name, concurrency=settings.s3_concurrency)
         self.rollups = RollupStore(dynamodb, res.rollups.name)
         self.recent = RollupStore(dynamodb, res.recent.name)
+        self.properties = PropertyStore(dynamodb, res.properties.name)
+        self.retention: dict[str, int] = {}  # property → retention days, for rollup TTLs
         self.crash = CrashPoints(settings.crash_at)
         self.held: dict[str, HeldLease] = {}
         self._consumers: dict[str, asyncio.Task[str]] = {}
@@ -64,7 +67,8 @@ class Worker:
         log.info("archiver worker %s starting on stream %s", self.id, self.reader.stream)
         loops = [asyncio.create_task(self._renew_loop(), name="renew"),
                  asyncio.create_task(self._take_loop(), name="take"),
-                 asyncio.create_task(self._sync_loop(), name="shard-sync")]
+                 asyncio.create_task(self._sync_loop(), name="shard-sync"),
+                 asyncio.create_task(self._retention_loop(), name="retention")]
         stopped = asyncio.create_task(stop.wait())
         try:
             await asyncio.wait([stopped, *loops], return_when=asyncio.FIRST_COMPLETED)
@@ -77,8 +81,8 @@ class Worker:
 
     async def _shutdown(self, loops: list[asyncio.Task[None]]) -> None:
         self._stopping = True
-        loops[1].cancel()  # take no more
-        loops[2].cancel()
+        for loop in loops[1:]:  # take no more, sync no more
+            loop.cancel()
         for held in self.held.values():
             held.stop.set()
         if self._consumers:
@@ -197,7 +201,7 @@ class Worker:
         consumer = ShardConsumer(held, owner=self.id, reader=self.reader, table=self.table,
                                  objects=self.objects, rollups=self.rollups, recent=self.recent,
                                  settings=self.settings, crash=self.crash,
-                                 on_shard_end=self._shard_ended)
+                                 on_shard_end=self._shard_ended, retention=self.retention)
         task = asyncio.create_task(consumer.run(), name=f"consumer-{lease.key}")
         self._consumers[lease.key] = task
         task.add_done_callback(functools.partial(self._consumer_done, lease.key))
@@ -215,6 +219,20 @@ class Worker:
         outcome = None if exc is not None else task.result()
         if outcome in ("shard_end", "lost") or exc is not None:
             self.held.pop(key, None)
+
+    async def _retention_loop(self) -> None:
+        """Keep each property's retention at hand: its rollups expire no later than its data
+        (a property without one keeps rollups for ``rollup_ttl_days``)."""
+        while True:
+            try:
+                props = await self.properties.list()
+                fresh = {p.property_id: p.retention_days for p in props
+                         if p.retention_days is not None}
+                self.retention.clear()
+                self.retention.update(fresh)
+            except (PropertyError, *RETRYABLE) as exc:
+                log.warning("reading the properties' retention failed: %s", exc)
+            await asyncio.sleep(self.settings.property_refresh_s)
 
     async def _shard_ended(self) -> None:
         self._sync_now.set()

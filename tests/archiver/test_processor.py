@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import random
+from datetime import datetime
 
 import orjson
 from hypothesis import given, settings
@@ -107,3 +108,15 @@ def test_hit_id_of_agrees_with_process() -> None:
     assert hit_id_of(good) == orjson.loads(good)["hit_id"]
     assert hit_id_of(b"nope") is None
     assert hit_id_of(counter_record("pa", "bot", 1)[0]) is None
+
+
+def test_rollups_expire_no_later_than_the_property_keeps_its_data() -> None:
+    data = list(encoded(make_hits(20, properties=("pa", "pb"))))
+    out = process(recs(data), shard_id="s-1", first="1", last="20", window=DuplicateWindow(W),
+                  rollup_ttl_s=7 * 86400, retention_days={"pa": 2, "pb": 30})
+    ttl = {}
+    for item in out.rollup_items:
+        prop, minute = item["pk"]["S"].split("#")
+        start = int(datetime.fromisoformat(minute + ":00+00:00").timestamp())
+        ttl[prop] = int(item["expires_at"]["N"]) - start
+    assert ttl == {"pa": 2 * 86400, "pb": 7 * 86400}
