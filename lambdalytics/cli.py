@@ -172,8 +172,17 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from botocore.exceptions import NoCredentialsError, NoRegionError
+
     args = parser().parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+    except NoRegionError:
+        sys.exit("error: no AWS region: set LAMBDALYTICS_AWS_REGION (or AWS_REGION), or "
+                 "LAMBDALYTICS_AWS_ENDPOINT_URL for a local emulator")
+    except NoCredentialsError:
+        sys.exit("error: no AWS credentials: configure the SDK's chain (a profile, "
+                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an instance role)")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from pathlib import Path
 
 import boto3
 import pytest
@@ -97,3 +98,13 @@ def test_import_and_register_keep_existing_ids(env: AdminSettings,
     listed = json.loads(capsys.readouterr().out)
     assert sorted(p["property_id"] for p in listed)[0] == "old"
     assert "digest" not in json.dumps(listed)
+
+
+def test_no_aws_region_is_a_one_line_error(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LAMBDALYTICS_AWS_REGION", "LAMBDALYTICS_AWS_ENDPOINT_URL", "AWS_REGION",
+                 "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    with pytest.raises(SystemExit, match=r"^error: no AWS region: set LAMBDALYTICS_AWS_REGION"):
+        main(["properties", "list"])
