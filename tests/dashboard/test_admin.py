@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import secrets
 import threading
@@ -223,6 +224,28 @@ def test_import_keeps_existing_ids_and_never_echoes_a_secret(admin: httpx.Client
                      json={**body, "property_id": "other", "timezone": 5})
     is_problem(bad, 422)
     assert "ExistingSecret123456" not in bad.text
+
+
+def test_no_secret_or_token_in_any_log_line(admin: httpx.Client,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    """Every logger at DEBUG (botocore's request dumps included) while secrets are made,
+    imported, refused and revoked and the token is sent right and wrong."""
+    caplog.set_level(logging.DEBUG)
+    made = admin.post("/v1/properties", headers=AUTH, json={"name": "Logged"}).json()
+    pid, secret = made["property"]["property_id"], made["api_secret"]["secret"]
+    imported = "ImportedSecretForLogs0001"
+    added = admin.post(f"/v1/properties/{pid}/secrets", headers=AUTH,
+                       json={"secret": imported}).json()
+    again = admin.post(f"/v1/properties/{pid}/secrets", headers=AUTH, json={"label": "x"}).json()
+    refused = "tiny-secret"
+    is_problem(admin.post(f"/v1/properties/{pid}/secrets", headers=AUTH,
+                          json={"secret": refused}), 422)
+    is_problem(admin.get("/v1/properties", headers={"Authorization": f"Bearer {TOKEN}x"}), 401)
+    admin.delete(f"/v1/properties/{pid}/secrets/{added['secret_id']}", headers=AUTH)
+    text = caplog.text
+    assert "dynamodb" in text.lower()  # the capture saw the server's AWS calls
+    for clear in (secret, imported, again["secret"], refused, TOKEN):
+        assert clear not in text
 
 
 @pytest.mark.parametrize(("method", "path", "payload", "status"), [
