@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in machine():
         print(line)
     started = time.perf_counter()
-    warm = workload.prewarm_inputs(workload.prewarm_file(path, prewarm)) if prewarm else []
+    warm = list(workload.prewarm_inputs(workload.prewarm_file(path, prewarm))) if prewarm else []
     requests = workload.window(read_tsv(path, prewarm + measure), prewarm, measure)
     measured = workload.inputs(requests)
     print(f"workload: {path.name}; the first {len(warm):,} requests warm the caches, the next "

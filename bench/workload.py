@@ -29,7 +29,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -209,18 +209,16 @@ def prewarm_file(requests_path: Path, count: int) -> Path:
     return path
 
 
-def prewarm_inputs(path: Path) -> list[Input]:
-    """The hits of a :func:`prewarm_file` as ``Enricher.apply`` gets them."""
+def prewarm_inputs(path: Path) -> Iterator[Input]:
+    """The hits of a :func:`prewarm_file` as ``Enricher.apply`` gets them, one at a time."""
     now = time.time()
-    out = []
     with path.open(encoding="utf-8") as lines:
         for line in lines:
             if line.strip():
                 d = json.loads(line)
                 r = BenchRequest(d["method"], d["target"], d["ua"], d["origin"], "", d["xff"])
-                out.append(Input(d["fields"], r.raw(now), d["ip_override"], d["ua_override"],
-                                 d["anonymize"]))
-    return out
+                yield Input(d["fields"], r.raw(now), d["ip_override"], d["ua_override"],
+                            d["anonymize"])
 
 
 def prewarm(enricher: Enricher, path: Path) -> int:
@@ -229,12 +227,16 @@ def prewarm(enricher: Enricher, path: Path) -> int:
     Each of the enrichment's caches is keyed on what these carry (the agent and its client
     hints, the X-Forwarded-For entry, the address looked up, the referrer and the page's
     host), so afterwards they hold exactly what they would after the collector handled the
-    full requests — without parsing the payloads again in every server."""
-    items = prewarm_inputs(path)
-    for x in items:
+    full requests — without parsing the payloads again in every server. The hits are read
+    one at a time, as a server gets them: holding all of them at once would leave the
+    caches' entries scattered over a heap twice their size (measured: 346 MB
+    resident instead of 158), which made every later request slower than in production."""
+    n = 0
+    for x in prewarm_inputs(path):
         enricher.apply(x.fields, x.request, ip_override=x.ip_override, ua_override=x.ua_override,
                        anonymize=x.anonymize)
-    return len(items)
+        n += 1
+    return n
 
 
 def replay(enricher: Enricher, requests: Iterable[BenchRequest]) -> int:
