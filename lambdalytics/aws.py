@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from lambdalytics.settings import CommonSettings
 
 
+EMULATOR_REGION = "us-east-1"
+
+
 def session() -> AioSession:
     return get_session()
 
@@ -50,4 +53,6 @@ def client(sess: AioSession, service: str, settings: CommonSettings,
         kwargs["region_name"] = settings.aws_region
     if settings.aws_endpoint_url:
         kwargs["endpoint_url"] = settings.aws_endpoint_url
+        if not settings.aws_region and not sess.get_config_variable("region"):
+            kwargs["region_name"] = EMULATOR_REGION  # an emulator takes any; botocore needs one
     return sess.create_client(service, **kwargs)  # type: ignore[call-overload,no-any-return]

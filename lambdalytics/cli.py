@@ -96,7 +96,11 @@ def _query(args: argparse.Namespace) -> None:
                     or os.environ.get("AWS_ENDPOINT_URL"))
         region = settings.aws_region or os.environ.get("AWS_REGION") or \
             os.environ.get("AWS_DEFAULT_REGION")
-        ddl.register_s3(conn, endpoint_url=endpoint, region=region)
+        fs = ddl.register_s3(conn, endpoint_url=endpoint, region=region)
+        try:
+            ddl.require_bucket(fs, root)
+        except ddl.ArchiveUnreachable as exc:
+            sys.exit(f"error: {exc}")
     ddl.create_duckdb_views(conn, root)
     try:
         result = conn.sql(args.sql)
@@ -178,8 +182,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         args.func(args)
     except NoRegionError:
-        sys.exit("error: no AWS region: set LAMBDALYTICS_AWS_REGION (or AWS_REGION), or "
-                 "LAMBDALYTICS_AWS_ENDPOINT_URL for a local emulator")
+        sys.exit("error: no AWS region: set LAMBDALYTICS_AWS_REGION (or AWS_REGION)")
+    except BrokenPipeError:  # `lambdalytics ddl | head`: the reader has gone, say nothing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except NoCredentialsError:
         sys.exit("error: no AWS credentials: configure the SDK's chain (a profile, "
                  "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or an instance role)")

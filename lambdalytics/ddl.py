@@ -484,6 +484,25 @@ def register_s3(conn: duckdb.DuckDBPyConnection, **kwargs: Any) -> Any:
     return fs
 
 
+def require_bucket(fs: Any, root: str) -> None:
+    """Raise :class:`ArchiveUnreachable` unless the bucket of the ``s3://`` ``root`` can be
+    read through ``fs`` (from :func:`register_s3`). Reading through fsspec's glob turns every
+    error into "no files", so an unreachable endpoint, missing credentials or a wrong bucket
+    would otherwise look like an empty archive."""
+    bucket = urlsplit(root).netloc
+    try:
+        info = fs.fs.get_file_info(bucket)
+    except OSError as e:
+        raise ArchiveUnreachable(f"cannot read s3://{bucket}/: {e}") from None
+    if info.type.name == "NotFound":
+        raise ArchiveUnreachable(f"no bucket s3://{bucket}/ at this endpoint (check "
+                                 "LAMBDALYTICS_AWS_ENDPOINT_URL and --bucket)")
+
+
+class ArchiveUnreachable(Exception):
+    pass
+
+
 # --- one entry point for the CLI ------------------------------------------------------------
 
 

@@ -108,3 +108,13 @@ def test_no_aws_region_is_a_one_line_error(tmp_path: Path,
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     with pytest.raises(SystemExit, match=r"^error: no AWS region: set LAMBDALYTICS_AWS_REGION"):
         main(["properties", "list"])
+
+
+def test_an_emulator_endpoint_needs_no_region(env: AdminSettings,
+                                              capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """As `lambdalytics local` prints it: the endpoint and keys, no region anywhere."""
+    for name in ("LAMBDALYTICS_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    rows = run(capsys, "create", "--name", "No region")
+    assert field(rows, "name") == "No region"
