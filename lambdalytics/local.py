@@ -78,9 +78,12 @@ Check a hit without recording it (this one lacks `ea`, and debug says so):
 Point analytics.js at it:  ga('set', 'transportUrl', '{url}/collect');
 Health and metrics:  {url}/readyz   {url}/metrics   API docs: {url}/docs
 
-Query the archive (DuckDB through the emulator's S3 API), once a hit has landed:
-  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local LAMBDALYTICS_AWS_ENDPOINT_URL={aws_url} \\
-    {command} query "SELECT type, page_path, count(*) FROM hits GROUP BY ALL"
+The CLI on the embedded AWS, from another shell:
+  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local LAMBDALYTICS_AWS_ENDPOINT_URL={aws_url}
+Query the archive with DuckDB, once a hit has landed:
+  {command} query "SELECT type, page_path, count(*) FROM hits GROUP BY ALL"
+Create a property (prints its tracking ids and an API secret):
+  {command} properties create --name 'My site' --allowed-hostname www.example.com
 
 Ctrl-C stops everything (queued hits go to Kinesis and are archived first).
 """, file=out, flush=True)  # noqa: S608 (a banner that shows a query, not SQL built from input)

@@ -64,13 +64,27 @@ def test_local_runs_the_pipeline_and_stops_cleanly() -> None:
         assert keys[0].startswith("hits/property=pdemo/type=pageview/date=")
         body = s3.get_object(Bucket=archive.group(1), Key=keys[0])["Body"].read()
         assert orjson.loads(gzip.decompress(body))["page_path"] == "/hello"
-        # the printed query line, as a user pastes it into a shell
-        query = re.search(r"^\s+(AWS_ACCESS_KEY_ID=.*\\\n\s+.* query .*)$", banner, re.M)
+        # the printed CLI lines, as a user pastes them into a shell
+        export = re.search(r"^\s+(export AWS_ACCESS_KEY_ID=.*)$", banner, re.M)
+        query = re.search(r"^\s+(\S+ query .*)$", banner, re.M)
+        create = re.search(r"^\s+(\S+ properties create .*)$", banner, re.M)
+        assert export, banner
         assert query, banner
-        out = subprocess.run(["bash", "-c", query.group(1).replace("\\\n", " ")], cwd=ROOT,
-                             env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert create, banner
+
+        def shell(line: str) -> subprocess.CompletedProcess[str]:
+            assert export
+            return subprocess.run(["bash", "-c", f"{export.group(1)}\n{line}"], cwd=ROOT,
+                                  env=env, capture_output=True, text=True, timeout=60,
+                                  check=False)
+
+        out = shell(query.group(1))
         assert out.returncode == 0, out.stderr
         assert out.stdout.splitlines() == ["type\tpage_path\tcount_star()", "pageview\t/hello\t1"]
+        out = shell(create.group(1))
+        assert out.returncode == 0, out.stderr
+        assert re.search(r"^ua_tracking_id\tUA-\d+-1$", out.stdout, re.M), out.stdout
+        assert re.search(r"^api_secret\t\S{32}", out.stdout, re.M), out.stdout
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
         err = proc.stderr.read() if proc.stderr else ""
