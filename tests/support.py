@@ -36,20 +36,27 @@ def isolate_aws_env(mp: pytest.MonkeyPatch) -> None:
     mp.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
 
 
-@contextmanager
-def running_collector(settings: CollectorSettings,
-                      overrides: Overrides | None = None) -> Iterator[RunningCollector]:
-    cfg = config(settings.model_copy(update={"host": "127.0.0.1", "port": 0}), overrides)
+def serve_in_thread(cfg: uvicorn.Config, what: str) -> tuple[str, uvicorn.Server,
+                                                            threading.Thread]:
+    """Start ``cfg`` (a loopback host, port 0) under uvicorn in a daemon thread; its URL, the
+    server and the thread once it listens. Stop it with ``server.should_exit = True``."""
     server = uvicorn.Server(cfg)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread = threading.Thread(target=server.run, name=what, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("collector did not start")
+            raise RuntimeError(f"{what} did not start")
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
-    running = RunningCollector(f"http://127.0.0.1:{port}", server, thread)
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+@contextmanager
+def running_collector(settings: CollectorSettings,
+                      overrides: Overrides | None = None) -> Iterator[RunningCollector]:
+    cfg = config(settings.model_copy(update={"host": "127.0.0.1", "port": 0}), overrides)
+    running = RunningCollector(*serve_in_thread(cfg, "collector"))
     try:
         yield running
     finally:

@@ -8,8 +8,6 @@ import json
 import logging
 import re
 import secrets
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, contextmanager
 from typing import Any
@@ -24,7 +22,7 @@ from dashboard.admin import PUBLIC_PATHS, create_app, resolve_token
 from dashboard.settings import AdminSettings
 from lambdalytics import aws, bootstrap
 from lambdalytics.resources import BucketSpec
-from tests.support import isolate_aws_env
+from tests.support import isolate_aws_env, serve_in_thread
 
 TOKEN = "t" * 20 + "-admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -34,17 +32,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def running_admin(settings: AdminSettings) -> Iterator[str]:
     cfg = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, lifespan="on",
                          access_log=False, log_config=None)
-    server = uvicorn.Server(cfg)
-    thread = threading.Thread(target=server.run, name="admin", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("admin API did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    url, server, thread = serve_in_thread(cfg, "admin API")
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout=30)
