@@ -39,6 +39,7 @@ from lambdalytics.properties import (
     PropertyStore,
     SecretNotFound,
     StoreUnavailable,
+    TrackingIdNotFound,
     TrackingIdTaken,
 )
 from lambdalytics.property_admin import PropertyAdmin
@@ -143,6 +144,16 @@ class ImportIn(PolicyIn):
     def changes(self) -> dict[str, Any]:
         return {k: v for k, v in super().changes().items()
                 if k not in {"name", "property_id", "tracking_ids", "api_secrets"}}
+
+
+class TrackingIdsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tracking_ids: list[str] = Field(default_factory=list, max_length=50,
+                                    description="existing UA-…, G-… and Firebase app ids")
+    issue: list[Literal["ua", "ga4", "android", "ios", "web"]] = Field(
+        default_factory=list, max_length=10,
+        description="issue a new id of each kind (ga4: a measurement id; a platform: a "
+                    "Firebase app id)")
 
 
 class SecretIn(BaseModel):
@@ -304,7 +315,8 @@ class _TooLarge(Exception):
 
 _STATUS: list[tuple[type[Exception], int]] = [
     (InvalidProperty, 422), (TrackingIdTaken, 409), (PropertyExists, 409),
-    (PropertyNotFound, 404), (SecretNotFound, 404), (StoreUnavailable, 503),
+    (PropertyNotFound, 404), (SecretNotFound, 404), (TrackingIdNotFound, 404),
+    (StoreUnavailable, 503),
     (RetentionError, 502), (PropertyError, 503),
 ]
 
@@ -486,6 +498,19 @@ def create_app(settings: AdminSettings) -> Any:
         gone = await svc.delete(property_id)
         return DeletedOut(property_id=property_id, object_versions_deleted=gone.objects,
                           rollup_items_deleted=gone.rollups)
+
+    @api.post("/v1/properties/{property_id}/tracking-ids", response_model=PropertyOut,
+              dependencies=auth, tags=["properties"], responses=conflict,
+              summary="Add existing tracking ids to a property, or issue new ones")
+    async def add_tracking_ids(property_id: str, body: TrackingIdsIn, svc: Admin) -> PropertyOut:
+        return PropertyOut.of(await svc.add_tracking_ids(property_id, body.tracking_ids,
+                                                         list(body.issue)))
+
+    @api.delete("/v1/properties/{property_id}/tracking-ids/{tracking_id}",
+                response_model=PropertyOut, dependencies=auth, tags=["properties"],
+                responses=found, summary="Take a tracking id from a property (it keeps one)")
+    async def remove_tracking_id(property_id: str, tracking_id: str, svc: Admin) -> PropertyOut:
+        return PropertyOut.of(await svc.remove_tracking_id(property_id, tracking_id))
 
     @api.get("/v1/properties/{property_id}/secrets", response_model=SecretListOut,
              dependencies=auth, tags=["secrets"], responses=found,

@@ -47,6 +47,7 @@ GA4_MEASUREMENT_ID = re.compile(r"^G-[A-Z0-9]{4,16}\Z")
 FIREBASE_APP_ID = re.compile(r"^[0-9]:[0-9]+:[a-zA-Z]+:[a-zA-Z0-9]+\Z")
 PROPERTY_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}\Z")  # an archive partition value
 FIREBASE_PLATFORMS = ("android", "ios", "web")
+ID_KINDS = ("ua", "ga4", *FIREBASE_PLATFORMS)  # what add_tracking_ids can issue
 MAX_TRACKING_IDS = 50  # the property and its aliases fit one transaction (≤ 100 actions)
 MAX_SECRETS = 20
 ISSUE_ATTEMPTS = 8
@@ -85,6 +86,10 @@ class PropertyNotFound(PropertyError):
 
 class SecretNotFound(PropertyError):
     """The property has no API secret with this id."""
+
+
+class TrackingIdNotFound(PropertyError):
+    """The property does not own this tracking id."""
 
 
 class StoreUnavailable(PropertyError):
@@ -482,18 +487,97 @@ class PropertyStore:
             old = await self.require(property_id)
             new = with_changes(old, changes)
             new = dataclasses.replace(new, version=old.version + 1, updated_at=self._clock())
-            put: dict[str, Any] = {"TableName": self._table, "Item": _to_item(new)}
-            if old.version:
-                put |= {"ConditionExpression": "version = :v",
-                        "ExpressionAttributeValues": {":v": {"N": str(old.version)}}}
-            else:  # an item from before versions
-                put["ConditionExpression"] = "attribute_exists(pk) AND attribute_not_exists(version)"
             try:
                 async with _translated("update property"):
-                    await self._client.put_item(**put)
+                    await self._client.put_item(**self._put_unchanged(old, new))
                 return new
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+        raise StoreUnavailable(f"property {property_id} keeps changing; try again")
+
+    def _put_unchanged(self, old: Property, new: Property) -> dict[str, Any]:
+        """A Put of ``new`` on the condition that the item is still ``old``'s version."""
+        put: dict[str, Any] = {"TableName": self._table, "Item": _to_item(new)}
+        if old.version:
+            put |= {"ConditionExpression": "version = :v",
+                    "ExpressionAttributeValues": {":v": {"N": str(old.version)}}}
+        else:  # an item from before versions
+            put["ConditionExpression"] = "attribute_exists(pk) AND attribute_not_exists(version)"
+        return put
+
+    # -- tracking ids --
+
+    def _issue(self, kind: str) -> str:
+        if kind == "ua":
+            return self._issuer.ua()
+        if kind == "ga4":
+            return self._issuer.measurement_id()
+        return self._issuer.firebase_app_id(kind)
+
+    async def add_tracking_ids(self, property_id: str, tracking_ids: Iterable[str] = (), *,
+                               issue: Iterable[str] = ()) -> Property:
+        """More tracking ids for a property: existing ones (``tracking_ids``, imported:
+        TrackingIdTaken if another property has one) and a new one of each kind in ``issue``
+        (:data:`ID_KINDS`). One transaction: the property item, on the condition that nobody
+        changed it since it was read, and a claimed alias per new id."""
+        fixed, kinds = list(tracking_ids), list(issue)
+        if not fixed and not kinds:
+            raise InvalidProperty("name tracking ids to add or kinds of id to issue")
+        for kind in kinds:
+            if kind not in ID_KINDS:
+                raise InvalidProperty(f"can issue {', '.join(ID_KINDS)}; not {kind!r}")
+        for _attempt in range(ISSUE_ATTEMPTS):
+            old = await self.require(property_id)
+            if owned := [t for t in fixed if t in old.tracking_ids]:
+                raise InvalidProperty(f"the property already has {', '.join(owned)}")
+            added = fixed + [self._issue(kind) for kind in kinds]
+            new = _validated(dataclasses.replace(
+                old, tracking_ids=old.tracking_ids + tuple(added), version=old.version + 1,
+                updated_at=self._clock()))
+            actions: list[Any] = [{"Put": self._put_unchanged(old, new)}]
+            actions += [{"Put": {
+                "TableName": self._table,
+                "Item": {"pk": {"S": alias_key(t)}, "property_id": {"S": property_id}},
+                "ConditionExpression": "attribute_not_exists(pk)"}} for t in added]
+            try:
+                async with _translated("add tracking ids"):
+                    await self._client.transact_write_items(TransactItems=actions)
+                return new
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                    raise
+                failed = _cancelled_indexes(exc)
+            if failed is None:  # not said which: find out by reading
+                failed = [i + 1 for i, t in enumerate(added) if await self._owner(t) is not None]
+            if taken := [added[i - 1] for i in failed if 0 < i <= len(fixed)]:
+                raise TrackingIdTaken(f"already registered: {', '.join(taken)}")
+            # the property changed meanwhile, or an issued candidate was taken: again
+        raise StoreUnavailable(f"property {property_id} keeps changing; try again")
+
+    async def remove_tracking_id(self, property_id: str, tracking_id: str) -> Property:
+        """Take a tracking id from a property (it keeps at least one); collectors stop
+        forwarding its hits within their cache TTL, and the id can be registered again."""
+        for _attempt in range(ISSUE_ATTEMPTS):
+            old = await self.require(property_id)
+            if tracking_id not in old.tracking_ids:
+                raise TrackingIdNotFound(f"property {property_id} has no tracking id "
+                                         f"{tracking_id[:64]}")
+            if len(old.tracking_ids) == 1:
+                raise InvalidProperty("a property keeps at least one tracking id")
+            new = dataclasses.replace(
+                old, tracking_ids=tuple(t for t in old.tracking_ids if t != tracking_id),
+                version=old.version + 1, updated_at=self._clock())
+            actions: list[Any] = [{"Put": self._put_unchanged(old, new)}, {"Delete": {
+                "TableName": self._table, "Key": {"pk": {"S": alias_key(tracking_id)}},
+                "ConditionExpression": "attribute_not_exists(pk) OR property_id = :p",
+                "ExpressionAttributeValues": {":p": {"S": property_id}}}}]
+            try:
+                async with _translated("remove tracking id"):
+                    await self._client.transact_write_items(TransactItems=actions)
+                return new
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "TransactionCanceledException":
                     raise
         raise StoreUnavailable(f"property {property_id} keeps changing; try again")
 

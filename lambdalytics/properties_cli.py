@@ -15,7 +15,14 @@ import sys
 from typing import Any
 
 from lambdalytics import aws
-from lambdalytics.properties import FIREBASE_PLATFORMS, Created, NewSecret, Property, PropertyStore
+from lambdalytics.properties import (
+    FIREBASE_PLATFORMS,
+    ID_KINDS,
+    Created,
+    NewSecret,
+    Property,
+    PropertyStore,
+)
 from lambdalytics.property_admin import PropertyAdmin
 from lambdalytics.property_policy import (
     BOT_POLICIES,
@@ -121,6 +128,18 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     delete.add_argument("--yes", action="store_true", required=True,
                         help="required: the data cannot be recovered")
     ps.add_parser("sync-retention", help="rebuild every lifecycle rule from the properties")
+
+    ids = ps.add_parser("tracking-ids", help="add or remove a property's tracking ids")
+    ts = ids.add_subparsers(dest="what", required=True)
+    tadd = ts.add_parser("add", help="existing ids (--tracking-id) or new ones (--issue)")
+    tadd.add_argument("property_id")
+    tadd.add_argument("--tracking-id", action="append", default=[],
+                      help="an existing UA-…, G-… or Firebase app id; repeat for several")
+    tadd.add_argument("--issue", action="append", default=[], choices=ID_KINDS,
+                      help="issue a new id of this kind (ga4: a G- measurement id); repeat")
+    trm = ts.add_parser("remove", help="the property keeps at least one")
+    trm.add_argument("property_id")
+    trm.add_argument("tracking_id")
 
     sec = ps.add_parser("secrets", help="a property's Measurement Protocol API secrets")
     ss = sec.add_subparsers(dest="what", required=True)
@@ -236,6 +255,12 @@ async def _dispatch(admin: PropertyAdmin, args: argparse.Namespace) -> None:
     elif action == "sync-retention":
         if admin.retention is not None:
             await admin.retention.sync(await store.list())
+    elif action == "tracking-ids":
+        if args.what == "add":
+            prop = await admin.add_tracking_ids(args.property_id, args.tracking_id, args.issue)
+        else:
+            prop = await admin.remove_tracking_id(args.property_id, args.tracking_id)
+        _print_property(prop)
     elif action == "secrets":
         await _secrets(admin, args)
 

@@ -58,6 +58,17 @@ class PropertyAdmin:
         await self.store.set_enabled(property_id, enabled)
         return await self.store.require(property_id)
 
+    async def add_tracking_ids(self, property_id: str, tracking_ids: list[str],
+                               issue: list[str]) -> Property:
+        prop = await self.store.add_tracking_ids(property_id, tracking_ids, issue=issue)
+        log.info("property %s has %d tracking ids now", property_id, len(prop.tracking_ids))
+        return prop
+
+    async def remove_tracking_id(self, property_id: str, tracking_id: str) -> Property:
+        prop = await self.store.remove_tracking_id(property_id, tracking_id)
+        log.info("removed tracking id %s from property %s", tracking_id, property_id)
+        return prop
+
     async def add_secret(self, property_id: str, *, label: str = "",
                          secret: str | None = None) -> NewSecret:
         made = await self.store.add_secret(property_id, label=label, secret=secret)

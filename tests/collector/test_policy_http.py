@@ -100,6 +100,26 @@ def test_disabling_is_seen_within_the_ttl(stack: CollectorSettings) -> None:
     assert counted(settings) == {(pid, "UA-100-1", "disabled_property"): 1}
 
 
+def test_added_and_removed_tracking_ids_are_seen_within_the_ttl(stack: CollectorSettings) -> None:
+    settings = stack.model_copy(update={"property_ttl_s": 0.5, "property_negative_ttl_s": 0.5})
+    pid = register(settings, "UA-110-1")
+    with running_collector(settings) as c, httpx.Client(base_url=c.url) as http:
+        for cid in ("new.before", "old.before"):  # the new id is unknown (and cached so)
+            tid = "UA-110-2" if cid.startswith("new") else "UA-110-1"
+            assert http.get(f"/collect?{hit(tid, cid, 'dp=%2F')}").status_code == 200
+        run(_store_call(settings, "add_tracking_ids", pid, ["UA-110-2"]))
+        run(_store_call(settings, "remove_tracking_id", pid, "UA-110-1"))
+        time.sleep(0.6)
+        for cid in ("new.after", "old.after"):
+            tid = "UA-110-2" if cid.startswith("new") else "UA-110-1"
+            assert http.get(f"/collect?{hit(tid, cid, 'dp=%2F')}").status_code == 200
+    got = hits(settings)
+    assert set(got) == {"old.before", "new.after"}
+    assert (got["new.after"].property_id, got["new.after"].tracking_id) == (pid, "UA-110-2")
+    assert counted(settings) == {(None, "UA-110-2", "unknown_property"): 1,
+                                 (None, "UA-110-1", "unknown_property"): 1}
+
+
 # --- allowed hostnames -----------------------------------------------------------------------
 
 

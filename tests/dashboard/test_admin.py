@@ -238,6 +238,39 @@ def test_no_secret_or_token_in_any_log_line(admin: httpx.Client,
         assert clear not in text
 
 
+def test_tracking_ids_are_added_and_removed(admin: httpx.Client) -> None:
+    pid = admin.post("/v1/properties/import", headers=AUTH, json={
+        "name": "Migrating", "tracking_ids": ["UA-800-1"]}).json()["property_id"]
+    admin.post("/v1/properties/import", headers=AUTH, json={
+        "name": "Other", "tracking_ids": ["G-OTHER00001"]})
+    r = admin.post(f"/v1/properties/{pid}/tracking-ids", headers=AUTH,
+                   json={"tracking_ids": ["UA-800-2"], "issue": ["ga4", "ios"]})
+    assert r.status_code == 200, r.text
+    grown = r.json()
+    assert grown["ua_tracking_ids"] == ["UA-800-1", "UA-800-2"]
+    assert re.fullmatch(r"G-[A-Z0-9]{10}", grown["measurement_ids"][0])
+    assert re.fullmatch(r"1:[0-9]+:ios:[0-9a-f]{16}", grown["firebase_app_ids"][0])
+    taken = is_problem(admin.post(f"/v1/properties/{pid}/tracking-ids", headers=AUTH,
+                                  json={"tracking_ids": ["G-OTHER00001"]}), 409)
+    assert "G-OTHER00001" in taken["detail"]
+    is_problem(admin.post(f"/v1/properties/{pid}/tracking-ids", headers=AUTH,
+                          json={"tracking_ids": ["UA-bad"]}), 422)
+    is_problem(admin.post(f"/v1/properties/{pid}/tracking-ids", headers=AUTH,
+                          json={"issue": ["tv"]}), 422)
+    is_problem(admin.post(f"/v1/properties/{pid}/tracking-ids", headers=AUTH, json={}), 422)
+    is_problem(admin.post("/v1/properties/missing/tracking-ids", headers=AUTH,
+                          json={"tracking_ids": ["UA-800-9"]}), 404)
+
+    r = admin.delete(f"/v1/properties/{pid}/tracking-ids/UA-800-1", headers=AUTH)
+    assert r.status_code == 200, r.text
+    assert r.json()["ua_tracking_ids"] == ["UA-800-2"]
+    is_problem(admin.delete(f"/v1/properties/{pid}/tracking-ids/UA-800-1", headers=AUTH), 404)
+    for tid in [*grown["measurement_ids"], *grown["firebase_app_ids"]]:
+        assert admin.delete(f"/v1/properties/{pid}/tracking-ids/{tid}",
+                            headers=AUTH).status_code == 200
+    is_problem(admin.delete(f"/v1/properties/{pid}/tracking-ids/UA-800-2", headers=AUTH), 422)
+
+
 @pytest.mark.parametrize(("method", "path", "payload", "status"), [
     ("POST", "/v1/properties", b"{not json", 422),
     ("POST", "/v1/properties", {"name": "x", "unknown": 1}, 422),

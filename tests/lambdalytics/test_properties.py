@@ -24,6 +24,7 @@ from lambdalytics.properties import (
     RandomIssuer,
     SecretNotFound,
     StoreUnavailable,
+    TrackingIdNotFound,
     TrackingIdTaken,
 )
 from lambdalytics.property_policy import Goal
@@ -372,3 +373,73 @@ async def test_outages_are_store_unavailable(ddb: Any, table: str, common: Commo
                           aws.config(max_attempts=1, connect_timeout=1)) as down:
         with pytest.raises(StoreUnavailable):
             await PropertyStore(down, table).list()
+
+
+# --- tracking ids of an existing property ------------------------------------------------------
+
+
+async def aliases(ddb: Any, table: str) -> dict[str, str]:
+    return {i["pk"]["S"][4:]: i["property_id"]["S"] for i in await raw_items(ddb, table)
+            if i["pk"]["S"].startswith("tid#")}
+
+
+async def test_ids_are_added_imported_or_issued(ddb: Any, table: str) -> None:
+    issuer = Forced(g=["G-DDDDDDDDD1", "G-DDDDDDDDD2"])
+    store = PropertyStore(ddb, table, issuer=issuer)
+    prop = (await store.register("UA only", ["UA-700-1"])).property_id
+    other = await store.register("other", ["G-DDDDDDDDD1"])  # the first G- candidate is taken
+    grown = await store.add_tracking_ids(prop, ["UA-700-2"], issue=["ga4", "web"])
+    assert grown.tracking_ids[:3] == ("UA-700-1", "UA-700-2", "G-DDDDDDDDD2")
+    assert re.fullmatch(r"1:[0-9]+:web:[0-9a-f]{16}", grown.tracking_ids[3])
+    assert grown.version == 2
+    assert await store.require(prop) == grown
+    for tid in grown.tracking_ids:
+        assert await store.lookup(tid) == grown
+    assert (await aliases(ddb, table))["G-DDDDDDDDD1"] == other.property_id
+
+    with pytest.raises(TrackingIdTaken, match="already registered: G-DDDDDDDDD1"):
+        await store.add_tracking_ids(prop, ["UA-700-3", "G-DDDDDDDDD1"])
+    with pytest.raises(InvalidProperty, match="already has UA-700-2"):
+        await store.add_tracking_ids(prop, ["UA-700-2"])
+    for bad in (["UA-x"], [], ["UA-700-9", "UA-700-9"]):
+        with pytest.raises(InvalidProperty):
+            await store.add_tracking_ids(prop, bad)
+    with pytest.raises(InvalidProperty, match="can issue"):
+        await store.add_tracking_ids(prop, issue=["android-tv"])
+    with pytest.raises(PropertyNotFound):
+        await store.add_tracking_ids("missing", ["UA-700-4"])
+    assert await store.require(prop) == grown  # nothing of the refused ones was written
+    assert "UA-700-3" not in await aliases(ddb, table)
+
+
+async def test_a_removed_id_stops_resolving_and_is_free_again(store: PropertyStore, ddb: Any,
+                                                              table: str) -> None:
+    prop = await store.register("two ids", ["UA-701-1", "G-EEEEEEEEE1"])
+    smaller = await store.remove_tracking_id(prop.property_id, "UA-701-1")
+    assert smaller.tracking_ids == ("G-EEEEEEEEE1",)
+    assert await store.lookup("UA-701-1") is None
+    assert await store.lookup("G-EEEEEEEEE1") == smaller
+    with pytest.raises(InvalidProperty, match="at least one"):
+        await store.remove_tracking_id(prop.property_id, "G-EEEEEEEEE1")
+    with pytest.raises(TrackingIdNotFound):
+        await store.remove_tracking_id(prop.property_id, "UA-701-1")
+    again = await store.register("new owner", ["UA-701-1"])
+    assert (await aliases(ddb, table))["UA-701-1"] == again.property_id
+
+
+async def test_concurrent_id_changes_are_all_kept(ddb: Any, table: str) -> None:
+    """Six adds and a remove on one property at once (one request at a time to moto, the
+    calls interleaved at every await: each reads the same version, only one write of a round
+    wins its condition, the others read again and re-apply)."""
+    store = PropertyStore(OneAtATime(ddb), table)  # type: ignore[arg-type]
+    prop = await store.register("busy", ["UA-702-1", "UA-702-2"])
+    results = await asyncio.gather(
+        *(store.add_tracking_ids(prop.property_id, [f"UA-702-{n}"]) for n in range(3, 9)),
+        store.remove_tracking_id(prop.property_id, "UA-702-2"), return_exceptions=True)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    final = await store.require(prop.property_id)
+    assert sorted(final.tracking_ids) == sorted(
+        ["UA-702-1", *(f"UA-702-{n}" for n in range(3, 9))])
+    assert final.version == 1 + 7
+    assert {t for t, owner in (await aliases(ddb, table)).items()
+            if owner == prop.property_id} == set(final.tracking_ids)

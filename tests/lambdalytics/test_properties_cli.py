@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 from pathlib import Path
 
 import boto3
@@ -118,3 +119,17 @@ def test_an_emulator_endpoint_needs_no_region(env: AdminSettings,
         monkeypatch.delenv(name, raising=False)
     rows = run(capsys, "create", "--name", "No region")
     assert field(rows, "name") == "No region"
+
+
+def test_tracking_ids_add_and_remove(env: AdminSettings,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    pid = run(capsys, "register", "--name", "Old", "--tracking-id", "UA-900-1")[0][0]
+    rows = run(capsys, "tracking-ids", "add", pid, "--tracking-id", "UA-900-2", "--issue", "ga4")
+    assert [r[1] for r in rows if r[0] == "ua_tracking_id"] == ["UA-900-1", "UA-900-2"]
+    assert re.fullmatch(r"G-[A-Z0-9]{10}", field(rows, "measurement_id"))
+    rows = run(capsys, "tracking-ids", "remove", pid, "UA-900-1")
+    assert [r[1] for r in rows if r[0] == "ua_tracking_id"] == ["UA-900-2"]
+    with pytest.raises(SystemExit, match="already registered: UA-900-2"):
+        run(capsys, "register", "--name", "again", "--tracking-id", "UA-900-2")
+    with pytest.raises(SystemExit, match="has no tracking id UA-900-1"):
+        run(capsys, "tracking-ids", "remove", pid, "UA-900-1")
