@@ -52,7 +52,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,7 +166,7 @@ class Timing:
                    ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] / 1000)
 
 
-def apply_all(enricher: Enricher, items: Sequence[Input]) -> None:
+def apply_all(enricher: Enricher, items: Iterable[Input]) -> None:
     for x in items:
         enricher.apply(dict(x.fields), x.request, ip_override=x.ip_override,
                        ua_override=x.ua_override, anonymize=x.anonymize)
@@ -200,7 +200,7 @@ class Staged:
     on_hit: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
 
 
-def staged_pass(st: Staged, items: Sequence[Input], overhead: float, *, record: bool) -> None:
+def staged_pass(st: Staged, items: Iterable[Input], overhead: float, *, record: bool) -> None:
     """The steps of ``collector.enrich.Enricher.apply`` in its order, each timed through the
     enricher's own caches (the glue between them — merging the fields, the verdict — is left
     out)."""
@@ -319,10 +319,15 @@ def main(argv: list[str] | None = None) -> int:
     for line in machine():
         print(line)
     started = time.perf_counter()
-    warm = list(workload.prewarm_inputs(workload.prewarm_file(path, prewarm))) if prewarm else []
+    warm_file = workload.prewarm_file(path, prewarm) if prewarm else None
+
+    def warm() -> Iterator[Input]:
+        """The warm-up hits read one at a time, as a server meets them (held all at once,
+        they would scatter the caches' entries over a heap twice their size)."""
+        return workload.prewarm_inputs(warm_file) if warm_file else iter(())
     requests = workload.window(read_tsv(path, prewarm + measure), prewarm, measure)
     measured = workload.inputs(requests)
-    print(f"workload: {path.name}; the first {len(warm):,} requests warm the caches, the next "
+    print(f"workload: {path.name}; the first {prewarm:,} requests warm the caches, the next "
           f"{len(measured):,} are measured; GeoIP {db.name}; enrich_cache_size {cache:,} "
           f"(parsed in {time.perf_counter() - started:.1f} s)", flush=True)
     tune_gc()  # as the server: start-up objects (here also the parsed hits) frozen
@@ -332,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     # 1. the full enrichment, as the collector builds it
     clear_module_caches()
     full = workload.full_enricher(settings)
-    apply_all(full, warm)
+    apply_all(full, warm())
     before = counters(full)
     outputs: list[dict[str, Any]] = []
     gc.collect()
@@ -344,14 +349,14 @@ def main(argv: list[str] | None = None) -> int:
 
     # 2. what the collector did before enrichment
     minimal = workload.PeerOnlyEnricher()
-    apply_all(minimal, warm)
+    apply_all(minimal, warm())
     gc.collect()
     minimal_t = Timing.of(timed_apply(minimal, measured, overhead))
 
     # 3. step by step, on fresh components warmed the same way
     clear_module_caches()
     st = Staged(workload.full_enricher(settings))
-    staged_pass(st, warm, overhead, record=False)
+    staged_pass(st, warm(), overhead, record=False)
     gc.collect()
     staged_pass(st, measured, overhead, record=True)
 
@@ -411,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
               f"(entries {sizes.get(name, 0):,})")
 
     result = {
-        "requests_file": path.name, "prewarm": len(warm), "measured": len(measured),
+        "requests_file": path.name, "prewarm": prewarm, "measured": len(measured),
         "cache_size": cache, "traffic": traffic, "full": full_t.__dict__,
         "minimal": minimal_t.__dict__, "stages": stages, "miss_rates": rates,
         "cache_entries": sizes,
