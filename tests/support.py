@@ -52,11 +52,14 @@ def serve_in_thread(cfg: uvicorn.Config, what: str) -> tuple[str, uvicorn.Server
     return f"http://127.0.0.1:{port}", server, thread
 
 
+COLLECTOR_THREAD = "collector"  # the thread a running_collector serves on (its log records')
+
+
 @contextmanager
 def running_collector(settings: CollectorSettings,
                       overrides: Overrides | None = None) -> Iterator[RunningCollector]:
     cfg = config(settings.model_copy(update={"host": "127.0.0.1", "port": 0}), overrides)
-    running = RunningCollector(*serve_in_thread(cfg, "collector"))
+    running = RunningCollector(*serve_in_thread(cfg, COLLECTOR_THREAD))
     try:
         yield running
     finally:

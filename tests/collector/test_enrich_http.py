@@ -17,7 +17,7 @@ import pytest
 from collector.settings import CollectorSettings
 from lambdalytics.hit import Hit
 from lambdalytics.records import FilteredCount
-from tests.support import UA_TID, create_stack, read_records, read_stream, running_collector
+from tests.support import COLLECTOR_THREAD, UA_TID, create_stack, read_records, read_stream, running_collector
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 CITY_DB = SHARED / "testdata" / "geoip" / "GeoIP2-City-Test.mmdb"
@@ -45,7 +45,7 @@ class Logs(logging.Handler):
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.threadName == "uvicorn":
+        if record.threadName == COLLECTOR_THREAD:
             self.lines.append(self.format(record) + repr(record.__dict__))
 
 
