@@ -468,7 +468,11 @@ def _from_location(f: dict[str, Any]) -> None:
         i = rest.find(sep)
         if 0 <= i < end:
             end = i
-    host = rest[:end].split(":", 1)[0].lower()
+    host = rest[:end].split(":", 1)[0]
+    if "%" in host:  # urlsplit keeps what follows a '%' (an IPv6 zone) as written
+        _from_location_slow(f)
+        return
+    host = host.lower()
     path = rest[end:]
     for sep in "?#":
         i = path.find(sep)
