@@ -60,7 +60,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def moto_server() -> Iterator[str]:
+def moto_server() -> Iterator[tuple[str, int]]:
+    """A moto server of its own on a random loopback port: its URL and process id."""
     port = 20000 + secrets.randbelow(20000)
     proc = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H",
                              "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
@@ -72,7 +73,7 @@ def moto_server() -> Iterator[str]:
                 boto("s3", url).list_buckets()
                 break
             time.sleep(0.1)
-        yield url
+        yield url, proc.pid
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
@@ -275,7 +276,7 @@ def main() -> None:
     results: dict[str, Any] = {}
     failed = False
     tmp = Path(tempfile.mkdtemp(prefix="archive-bench-"))
-    with moto_server() as url:
+    with moto_server() as (url, _):
         for mode in ("read", "archive"):
             r = cost(url, args.records, args.shards, tmp, mode)
             results[mode] = r

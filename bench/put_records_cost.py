@@ -38,19 +38,6 @@ HITS_PER_CALL = 500
 GROUPS = (1, 10, 20, 40)
 
 
-def moto_pid(url: str) -> int:
-    """The moto_server process listening on ``url``'s port (started by moto_server())."""
-    port = url.rsplit(":", 1)[1]
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(b"moto_server" in c for c in cmd) and port.encode() in cmd:
-            return int(pid)
-    raise RuntimeError("moto_server process not found")
-
-
 def batches(group: int, calls: int) -> list[list[tuple[bytes, str]]]:
     hits = list(records(HITS_PER_CALL * calls, duplicate_share=0))
     out = []
@@ -102,8 +89,7 @@ def main() -> None:
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) >= 2:
         os.sched_setaffinity(0, {cpus[1]})  # before moto starts: it must not inherit CPU 1
-    with moto_server() as url:
-        pid = moto_pid(url)
+    with moto_server() as (url, pid):
         if len(cpus) >= 2:
             os.sched_setaffinity(pid, {cpus[0]})
             layout = f"moto_server alone on CPU {cpus[0]}, this client on CPU {cpus[1]}"
