@@ -82,7 +82,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `bench`, `collector`, `lambdalytics` importable
     sys.path.insert(0, str(ROOT))
 
-from bench import hits, workload  # noqa: E402
+from bench import hits, stages, workload  # noqa: E402
 from bench.machine import cpu_model  # noqa: E402
 
 LUA = ROOT / "bench" / "loadgen.lua"
@@ -266,7 +266,9 @@ class Options:
     spec: workload.Spec
     geoip: Path
     prewarm: Path  # what enrichment reads of the first spec.prewarm requests
+    stages: bool = False  # time the hot path's stages in (b0) and (b) (bench.stages)
     profiled: dict[str, tuple[Path, float]] = field(default_factory=dict)  # label: (file, µs/hit)
+    staged: dict[str, dict[str, Any]] = field(default_factory=dict)  # label: stage report
 
 
 class Stream:
@@ -401,7 +403,9 @@ def bench_plain(children: Children, cpus: Cpus, opts: Options, mode: str, label:
     url = f"http://127.0.0.1:{port}"
     rows: list[Load] = []
     stream = Stream(opts.spec.prewarm)  # every server gets the same requests, in the same order
-    cmd = serve_cmd(mode, port, *(enrich_args(opts, enrich) if enrich else []))
+    extra = [*(enrich_args(opts, enrich) if enrich else []),
+             *(["--stages"] if opts.stages and enrich else [])]
+    cmd = serve_cmd(mode, port, *extra)
     with server(children, f"server-{label}", cpus.pin(cpus.server, cmd), url) as proc:
         measure(children, cpus, opts, url, 32, opts.warmup, f"{label}-warmup", proc.pid, stream)
         for c in opts.concurrency:
@@ -420,6 +424,49 @@ def bench_plain(children: Children, cpus: Cpus, opts: Options, mode: str, label:
                               "profile", proc.pid, stream)
             if out.exists() and row.server_us_per_hit:
                 opts.profiled[label] = (out, row.server_us_per_hit)
+        if opts.stages and enrich is not None:
+            stage_run(children, cpus, opts, url, label, proc.pid, stream)
+    return rows
+
+
+def stage_run(children: Children, cpus: Cpus, opts: Options, url: str, label: str, pid: int,
+              stream: Stream) -> None:
+    """An extra, unmeasured load on a ``--stages`` server: where its time went, per hit."""
+    os.kill(pid, signal.SIGUSR1)  # zero the sums: prewarm and the measured loads are done
+    row = measure(children, cpus, opts, url, max(opts.concurrency), opts.duration, "stages",
+                  pid, stream)
+    os.kill(pid, signal.SIGUSR2)
+    log = children.logs / f"server-{label}.log"
+    report = None
+    for _ in range(50):  # the report is written by the server's signal handler
+        time.sleep(0.1)
+        report = stages.read_report(log.read_text(encoding="utf-8", errors="replace"))
+        if report is not None and report["hits"]:
+            break
+    if report is None or not report["hits"] or not row.server_us_per_hit:
+        print(f"  ! --stages: no stage report from the {label} server", flush=True)
+        return
+    report["server_us_per_hit"] = round(row.server_us_per_hit, 1)
+    report["connections"] = row.concurrency
+    opts.staged[label] = report
+    print(f"  stages at c={row.concurrency} (wall µs per hit; an extra run, "
+          f"{report['hits']:,} hits):", flush=True)
+    for line in stage_table(report):
+        print(f"    {line}", flush=True)
+
+
+def stage_table(report: dict[str, Any]) -> list[str]:
+    """A stage report as rows: µs per hit and share of the server's CPU per hit."""
+    total = report["server_us_per_hit"]
+    per_hit: dict[str, float] = report["us_per_hit"]
+    rows = [f"{name:<10} {us:7.1f}  {us / total:6.1%}" for name, us in per_hit.items()
+            if name != "gc"]
+    inside = sum(us for name, us in per_hit.items() if name != "gc")
+    rows.append(f"{'the rest':<10} {total - inside:7.1f}  {(total - inside) / total:6.1%}   "
+                "(uvicorn, event loop, edge, sink, wake-ups)")
+    rows.append(f"{'CPU':<10} {total:7.1f}  100.0%   (the process, /proc)")
+    rows.append(f"{'gc':<10} {per_hit['gc']:7.1f}  {per_hit['gc'] / total:6.1%}   "
+                "(inside the stages above)")
     return rows
 
 
@@ -888,6 +935,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
                         help="also py-spy the collector under load, (b0), (b) and (c); "
                              "profiles to DIR")
+    parser.add_argument("--stages", action="store_true",
+                        help="also time the hot path's stages in (b0) and (b) (bench/stages.py; "
+                             "an extra run on each)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
     return parser.parse_args(argv)
@@ -960,6 +1010,7 @@ def main(argv: list[str] | None = None) -> int:
     plain: dict[str, list[Load]] = {}
     kinesis: KinesisResult | None = None
     alone: dict[str, Any] | None = None
+    opts: Options | None = None
     status = 0
     started = time.monotonic()
     try:
@@ -971,7 +1022,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{spec.geo_ipv4:,} IPv4 + {spec.geo_ipv6:,} IPv6 networks); requests {tsv}",
               flush=True)
         opts = Options(duration, 0.5 if args.quick else 2.0, concurrency, kinesis_concurrency,
-                       args.quick, loadgen, args.profile, tsv, spec, geoip, prewarm)
+                       args.quick, loadgen, args.profile, tsv, spec, geoip, prewarm, args.stages)
         with phase("(a) bare ASGI app"):
             plain["bare"] = bench_plain(children, cpus, opts, "baseline", "bare")
         with phase("(b0) collector before enrichment (PeerOnlyEnricher), NullWriter"):
@@ -1014,6 +1065,7 @@ def main(argv: list[str] | None = None) -> int:
             "workload": asdict(spec),
             "plain": {k: [asdict(r) for r in v] for k, v in plain.items()},
             "enrichment_alone": alone,
+            "stages": opts.staged if opts is not None else {},
             "kinesis": None if kinesis is None else {
                 "ceiling": {k: v for k, v in asdict(kinesis.ceiling).items() if k != "curve"},
                 "phases": [{**asdict(p), "expected": p.expected, "check_ok": p.check_ok}

@@ -1,7 +1,7 @@
 """One benchmark server under the collector's own uvicorn settings, until SIGINT/SIGTERM.
 
 ``python -m bench.serve --mode baseline|null|kinesis --port N [--prefix P --endpoint URL]
-[--enrich default|minimal|full --geoip DB --cache-size N --prewarm FILE]``
+[--enrich default|minimal|full --geoip DB --cache-size N --prewarm FILE] [--gc-stats] [--stages]``
 
 - ``baseline``: :mod:`bench.baseline_app` (an empty 204), served with the very
   ``uvicorn.Config`` that :func:`collector.server.config` builds for the collector.
@@ -41,7 +41,7 @@ from typing import Any
 
 import uvicorn
 
-from bench import baseline_app, workload
+from bench import baseline_app, stages, workload
 from bench.hits import PROPERTY_ID, TRACKING_IDS
 from collector.app import Overrides
 from collector.edge import Edge, Receive, Send
@@ -172,10 +172,15 @@ def main(argv: list[str] | None = None) -> None:
                              "enricher before serving")
     parser.add_argument("--gc-stats", action="store_true",
                         help="print the time spent in garbage collection at exit (stderr)")
+    parser.add_argument("--stages", action="store_true",
+                        help="time the hot path's stages (bench.stages: SIGUSR1 resets, "
+                             "SIGUSR2 prints a STAGESJSON line on stderr, as the exit does)")
     args = parser.parse_args(argv)
     logs.configure("WARNING", "text")
     if args.gc_stats:
         GcStats()
+    if args.stages:
+        stages.install()
     run(build(args))
 
 
