@@ -1,5 +1,9 @@
 """The lean ASGI path for hit endpoints; everything else goes on to the FastAPI app.
 
+Under the collector's own server the hit endpoints are answered before ASGI, by
+:mod:`collector.protocol`, with this module's :func:`dispatch` and :func:`new_request`; the
+ASGI path here serves them when that is off (``hit_protocol=False``) or under another server.
+
 Measured here: FastAPI routing plus a per-request model costs most of a small request's
 budget, so the hot routes are dispatched from a dict, the body is read with a hard cap, and
 the answer is written straight to ``send``. FastAPI still declares the same routes (same
@@ -10,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from collector import collect
@@ -91,6 +95,35 @@ async def read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
+def new_request(method: str, path: str, query: bytes, headers: Iterable[tuple[bytes, bytes]],
+                client: tuple[str, int] | None, received: float) -> tuple[RawRequest, int]:
+    """A hit request with no body yet, from lower-case header names (ASGI's and uvicorn's
+    protocol's), and its declared Content-Length (-1 if none or not a number)."""
+    user_agent = ""
+    origin: str | None = None
+    length = -1
+    by_name: dict[bytes, bytes] = {}
+    forwarded: list[bytes] = []
+    for name, value in headers:
+        if name == b"x-forwarded-for":
+            forwarded.append(value)
+        elif name == b"user-agent":
+            user_agent = value.decode("latin-1")
+        elif name == b"content-length":
+            length = int(value) if value.isdigit() else -1
+        elif name == b"origin":
+            origin = value.decode("latin-1")
+        by_name[name] = value
+    request = RawRequest(method=method, path=path, query=query, body=b"", received=received,
+                         client_ip=client[0] if client else None, user_agent=user_agent,
+                         origin=origin, headers=by_name, forwarded_for=forwarded)
+    return request, length
+
+
+def too_large(limit: int) -> Response:
+    return problem(413, "Content Too Large", f"the body is over the collector's {limit}-byte cap")
+
+
 async def respond(send: Send, response: Response) -> None:
     await send({"type": "http.response.start", "status": response.status,
                 "headers": response.raw_headers()})
@@ -109,38 +142,18 @@ class Edge:
         if scope["type"] != "http" or not self.fast_path or scope["path"] not in ROUTES:
             await self.fallback(scope, receive, send)
             return
-        user_agent = ""
-        origin: str | None = None
-        length = -1
-        headers: dict[bytes, bytes] = {}
-        forwarded: list[bytes] = []
-        for name, value in scope["headers"]:
-            if name == b"x-forwarded-for":
-                forwarded.append(value)
-            elif name == b"user-agent":
-                user_agent = value.decode("latin-1")
-            elif name == b"content-length":
-                length = int(value) if value.isdigit() else -1
-            elif name == b"origin":
-                origin = value.decode("latin-1")
-            headers[name] = value
+        request, length = new_request(scope["method"], scope["path"], scope["query_string"],
+                                      scope["headers"], scope.get("client"), time.time())
         limit = self.runtime.max_body_bytes
         if length > limit:
-            await respond(send, problem(413, "Content Too Large",
-                                        f"the body is over the collector's {limit}-byte cap"))
+            await respond(send, too_large(limit))
             return
-        try:
-            body = b"" if scope["method"] == "GET" else await read_body(receive, limit)
-        except BodyTooLarge:
-            await respond(send, problem(413, "Content Too Large",
-                                        f"the body is over the collector's {limit}-byte cap"))
-            return
-        except ClientGone:
-            return
-        client = scope.get("client")
-        request = RawRequest(
-            method=scope["method"], path=scope["path"], query=scope["query_string"], body=body,
-            received=time.time(), client_ip=client[0] if client else None,
-            user_agent=user_agent, origin=origin, headers=headers, forwarded_for=forwarded,
-        )
+        if request.method != "GET":
+            try:
+                request.body = await read_body(receive, limit)
+            except BodyTooLarge:
+                await respond(send, too_large(limit))
+                return
+            except ClientGone:
+                return
         await respond(send, await dispatch(self.runtime, request))

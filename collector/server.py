@@ -7,12 +7,19 @@ import gc
 import uvicorn
 
 from collector.app import Overrides, create_app
+from collector.protocol import protocol_for
 from collector.settings import CollectorSettings
 
 
 def config(settings: CollectorSettings, overrides: Overrides | None = None) -> uvicorn.Config:
+    app = create_app(settings, overrides)
+    # the hit routes answered by the protocol itself (collector.protocol), or by the edge's
+    # lean ASGI path, or (fast_path off) every route through ASGI and FastAPI
+    http = (protocol_for(app.runtime) if settings.fast_path and settings.hit_protocol
+            else "httptools")
     return uvicorn.Config(
-        create_app(settings, overrides),
+        app,
+        http=http,
         host=settings.host,
         port=settings.port,
         lifespan="on",

@@ -27,6 +27,9 @@ class CollectorSettings(CommonSettings):
     property_stale_s: float = Field(3600.0, ge=0)
     filtered_flush_s: float = Field(10.0, gt=0)
     fast_path: bool = Field(True, description="serve the hit endpoints from the lean ASGI path")
+    hit_protocol: bool = Field(
+        True, description="with fast_path, answer the hit endpoints in the HTTP protocol "
+                          "itself, without ASGI (collector.protocol); off: the lean ASGI path")
     drain_timeout_s: float = Field(20.0, gt=0, description="longest a shutdown waits to drain")
     geoip_database: str | None = Field(
         None, description="path of a MaxMind GeoIP2/GeoLite2 City or Country database")

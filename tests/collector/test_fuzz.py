@@ -36,12 +36,19 @@ def module_env() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["edge", "fastapi"])
+# the three ways a hit request can be answered: by the HTTP protocol itself
+# (collector.protocol), by the edge's lean ASGI path, by the FastAPI routes
+PATHS: dict[str, dict[str, bool]] = {
+    "protocol": {}, "edge": {"hit_protocol": False}, "fastapi": {"fast_path": False},
+}
+
+
+@pytest.fixture(scope="module", params=PATHS, ids=list(PATHS))
 def http(request: pytest.FixtureRequest, moto_url: str, module_env: None) -> Iterator[httpx.Client]:
     settings = CollectorSettings(
         resource_prefix="t" + secrets.token_hex(5), aws_endpoint_url=moto_url,
         aws_region="us-east-1", sink_max_in_flight=1, sink_linger_ms=5, log_format="text",
-        fast_path=request.param,
+        **PATHS[request.param],
     )
     create_stack(settings, [UA_TID])
     with running_collector(settings) as collector, \
