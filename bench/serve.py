@@ -1,10 +1,15 @@
 """One benchmark server under the collector's own uvicorn settings, until SIGINT/SIGTERM.
 
-``python -m bench.serve --mode baseline|null|kinesis --port N [--prefix P --endpoint URL]
+``python -m bench.serve --mode baseline|floor|null|kinesis --port N [--prefix P --endpoint URL]
 [--enrich default|minimal|full --geoip DB --cache-size N --prewarm FILE] [--gc-stats] [--stages]``
 
 - ``baseline``: :mod:`bench.baseline_app` (an empty 204), served with the very
-  ``uvicorn.Config`` that :func:`collector.server.config` builds for the collector.
+  ``uvicorn.Config`` that :func:`collector.server.config` builds for the collector, but with
+  uvicorn's own httptools protocol (the collector's, :mod:`collector.protocol`, answers the
+  hit routes itself).
+- ``floor``: the same, but the hit routes answered by
+  :class:`bench.baseline_app.FloorProtocol` with the collector's answer bytes and nothing
+  run: a reference for what the protocol's reading and writing cost.
 - ``null``: the collector with :class:`collector.sink.NullWriter` behind the group-commit
   sink and a fixed in-memory property lookup (no AWS at all).
 - ``kinesis``: the collector against moto at ``--endpoint`` (stream and properties table
@@ -147,8 +152,10 @@ def build(args: argparse.Namespace) -> uvicorn.Config:
     if args.enrich == "minimal":
         overrides.enricher = workload.PeerOnlyEnricher()
     cfg = config(settings, overrides)
-    if args.mode == "baseline":
+    if args.mode in ("baseline", "floor"):
         cfg.app = baseline_app.app  # same Config options, the bare app instead
+        # uvicorn's own protocol (the collector's answers its hit routes), or the floor's
+        cfg.http = "httptools" if args.mode == "baseline" else baseline_app.FloorProtocol
     elif args.prewarm:
         assert isinstance(cfg.app, Edge)
         cfg.app = Prewarm(cfg, cfg.app, Path(args.prewarm))
@@ -157,7 +164,7 @@ def build(args: argparse.Namespace) -> uvicorn.Config:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("baseline", "null", "kinesis"), required=True)
+    parser.add_argument("--mode", choices=("baseline", "floor", "null", "kinesis"), required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--prefix", default="bench")
     parser.add_argument("--endpoint", default=None, help="moto's URL (kinesis mode)")

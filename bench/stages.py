@@ -13,12 +13,14 @@ The stages, in the order a hit goes through them:
 - ``fields``: hit id, times and property added (``collect._fields``);
 - ``enrich``: ``Enricher.apply`` (``PeerOnlyEnricher.apply`` before enrichment);
 - ``submit``: the record encoded and queued for the sink (``Ingest.submit``);
-- ``respond``: the answer handed to uvicorn (``edge.respond``: both ``send`` calls);
+- ``respond``: the answer encoded and written to the connection
+  (``protocol.HitProtocol._answer_now``; ``edge.respond``'s two ``send`` calls when the hit
+  routes go through ASGI, with ``fast_path`` off);
 - ``gc``: garbage collections, whichever stage triggered them (also inside the others).
 
-What the stages do not cover is the rest of a request: uvicorn's protocol and the event
-loop, the edge's header walk, the sink's batching and the wake-up of each waiting request.
-The caller gets that as the process's CPU time per hit minus the stages' sum. The sums are
+What the stages do not cover is the rest of a request: uvicorn's protocol (reading and
+parsing) and the event loop, the header walk, the sink's batching and the wake-up of each
+waiting request. The caller gets that as the process's CPU time per hit minus the stages' sum. The sums are
 wall time (``perf_counter_ns``): on a core the server has to itself, as in the benchmark,
 that is its CPU time; a timer costs about 0.1 µs.
 """
@@ -36,7 +38,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from bench import workload
-from collector import collect, edge, ua
+from collector import collect, edge, protocol, ua
 from collector.enrich import Enricher
 from collector.ingest import Ingest
 
@@ -115,6 +117,8 @@ def install() -> StageTimes:
         workload.PeerOnlyEnricher.apply, "enrich")
     Ingest.submit = times.timed(Ingest.submit, "submit")  # type: ignore[method-assign]
     edge.respond = times.timed_async(edge.respond, "respond")  # type: ignore[assignment]
+    protocol.HitProtocol._answer_now = times.timed(  # type: ignore[method-assign]
+        protocol.HitProtocol._answer_now, "respond")
     gc.callbacks.append(times.gc_callback)
     signal.signal(signal.SIGUSR1, lambda *_: times.reset())
     signal.signal(signal.SIGUSR2, lambda *_: times.report())
