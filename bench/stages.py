@@ -20,9 +20,9 @@ The stages, in the order a hit goes through them:
 
 What the stages do not cover is the rest of a request: uvicorn's protocol (reading and
 parsing) and the event loop, the header walk, the sink's batching and the wake-up of each
-waiting request. The caller gets that as the process's CPU time per hit minus the stages' sum. The sums are
-wall time (``perf_counter_ns``): on a core the server has to itself, as in the benchmark,
-that is its CPU time; a timer costs about 0.1 µs.
+waiting request. The caller gets that as the process's CPU time per hit minus the stages'
+sum. The sums are wall time (``perf_counter_ns``): on a core the server has to itself, as
+in the benchmark, that is its CPU time; a timer costs about 0.1 µs.
 """
 
 from __future__ import annotations

@@ -184,8 +184,19 @@ class GroupCommitSink:
         while self._in_flight:
             await asyncio.gather(*list(self._in_flight), return_exceptions=True)
 
-    async def _run(self) -> None:
+    def _linger_left(self, calls_in_flight: int) -> float:
+        """Seconds the waiting batch may still fill; 0 or less: send it now. Linger only
+        while calls are in flight: an idle sink sends at once (no added latency at low
+        load); a busy one lets the batch fill, so each call's 3-4 ms of client CPU is shared
+        by more records. A full batch, or a closing sink, goes at once."""
         limits = self.limits
+        if (not calls_in_flight or len(self._pending) >= limits.max_records
+                or self._pending_bytes >= limits.max_bytes or self._closing):
+            return 0.0
+        opened = self._pending[0].deadline - limits.retry_budget
+        return opened + limits.linger - time.monotonic()
+
+    async def _run(self) -> None:
         while True:
             if not self._pending:
                 if self._closing:
@@ -194,15 +205,7 @@ class GroupCommitSink:
                 await self._wake.wait()
                 continue
             first = self._pending[0]
-            opened = first.deadline - limits.retry_budget
-            # Linger only while calls are in flight: an idle sink sends at once (no added
-            # latency at low load); a busy one lets the batch fill, so each call's 3-4 ms of
-            # client CPU is shared by more records.
-            while (self._in_flight and len(self._pending) < limits.max_records
-                   and self._pending_bytes < limits.max_bytes and not self._closing):
-                remaining = opened + limits.linger - time.monotonic()
-                if remaining <= 0:
-                    break
+            while (remaining := self._linger_left(len(self._in_flight))) > 0:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), remaining)
@@ -224,20 +227,14 @@ class GroupCommitSink:
 
     def _pass_on(self, slot: _Slot) -> None:
         """A call has returned: its slot goes straight to the records that waited for it
-        when they would be sent now anyway — no other call in flight (an idle sink sends at
-        once), a full batch, or a linger spent — and that call starts before the returned
-        batch's requests are answered. Through ``_run`` it would start only after every
-        callback already queued had run: with one call in flight (moto), the hit requests
+        when they would be sent now anyway (:meth:`_linger_left`), and that call starts
+        before the returned batch's requests are answered. Through ``_run`` it would start
+        only after every callback already queued had run: with one call in flight (moto), the hit requests
         the batch released, so that Kinesis and the collector took turns instead of
         working at the same time (docs/benchmarks.md, (c))."""
-        pending = self._pending
-        if not pending or self._retrying:
+        if not self._pending or self._retrying:
             return  # (a retry waits for a slot: this one goes back to the semaphore)
-        limits = self.limits
-        ready = (len(self._in_flight) <= 1 or len(pending) >= limits.max_records
-                 or self._pending_bytes >= limits.max_bytes
-                 or pending[0].deadline - limits.retry_budget + limits.linger <= time.monotonic())
-        if ready:
+        if self._linger_left(len(self._in_flight) - 1) <= 0:  # the others, not this call
             slot.held = False
             self._start(self._take())
 
