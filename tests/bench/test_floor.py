@@ -4,11 +4,6 @@ would, or its figure means nothing."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,35 +11,13 @@ import httpx
 import pytest
 
 from collector.http import GIF, NO_CACHE
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.serving import bench_server
 
 
 @pytest.fixture
 def floor(tmp_path: Path) -> Iterator[str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.serve", "--mode", "floor", "--port", str(port)],
-            cwd=ROOT, stdout=out, stderr=out, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=5)
-                break
-            except httpx.TransportError:
-                assert proc.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.1)
+    with bench_server(tmp_path / "server.log", "--mode", "floor") as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_the_floor_answers_hits_as_the_collector_and_the_rest_as_the_bare_app(floor: str) -> None:

@@ -5,30 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from bench import stages
 from bench.collect_bench import stage_table
 from bench.hits import TRACKING_IDS
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get(url: str) -> int:
-    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 (loopback)
-        resp.read()
-        return int(resp.status)
+from tests.bench.serving import bench_server, get
 
 
 def _report(log: Path, hits: int) -> dict[str, object]:
@@ -42,36 +25,16 @@ def _report(log: Path, hits: int) -> dict[str, object]:
 
 
 def test_a_stages_server_reports_each_stage_for_the_hits_since_the_reset(tmp_path: Path) -> None:
-    port = _port()
     log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.serve", "--mode", "null", "--enrich", "minimal",
-             "--port", str(port), "--stages"],
-            cwd=ROOT, stdout=out, stderr=out, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if _get(f"{base}/healthz") == 200:
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(log.read_text()) from None
-                time.sleep(0.1)
+    with bench_server(log, "--mode", "null", "--enrich", "minimal", "--stages") as (base, proc):
         hit = f"{base}/collect?v=1&tid={TRACKING_IDS[0]}&cid=1.2&t=pageview&dp=%2Fa&z="
         for i in range(3):  # counted, then zeroed by the reset
-            assert _get(f"{hit}{i}") == 200
+            assert get(f"{hit}{i}") == 200
         os.kill(proc.pid, signal.SIGUSR1)
         for i in range(5):
-            assert _get(f"{hit}x{i}") == 200
+            assert get(f"{hit}x{i}") == 200
         os.kill(proc.pid, signal.SIGUSR2)
         report = _report(log, 5)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(30)
     us = report["us_per_hit"]
     assert isinstance(us, dict)
     assert list(us) == list(stages.STAGES)
