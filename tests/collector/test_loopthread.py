@@ -1,0 +1,119 @@
+"""collector.loopthread: coroutines awaited on another thread's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from collector.loopthread import LoopThread, LoopThreadStopped, entered_on
+
+
+@pytest.fixture
+async def thread() -> AsyncIterator[LoopThread]:
+    started = LoopThread("test-loop")
+    started.start()
+    yield started
+    await started.stop()
+
+
+async def where() -> int:
+    await asyncio.sleep(0)
+    return threading.get_ident()
+
+
+async def test_a_coroutine_runs_on_the_thread_and_its_result_comes_back(thread: LoopThread) -> None:
+    ident = await thread.run(where())
+    assert ident == thread.ident
+    assert ident != threading.get_ident()
+
+
+async def test_its_exception_comes_back(thread: LoopThread) -> None:
+    async def fails() -> None:
+        raise ValueError("from the thread")
+
+    with pytest.raises(ValueError, match="from the thread"):
+        await thread.run(fails())
+
+
+async def test_cancelling_the_caller_cancels_the_coroutine_there(thread: LoopThread) -> None:
+    started, cancelled = threading.Event(), threading.Event()
+
+    async def waits() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    caller = asyncio.create_task(thread.run(waits()))
+    assert await asyncio.to_thread(started.wait, 5)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert await asyncio.to_thread(cancelled.wait, 5)
+
+
+async def test_stop_cancels_what_still_runs_joins_and_refuses_more() -> None:
+    thread = LoopThread("test-stop")
+    thread.start()
+    started, cancelled = threading.Event(), threading.Event()
+
+    async def forever() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    left = asyncio.run_coroutine_threadsafe(forever(), thread.loop)  # nobody awaits it
+    assert await asyncio.to_thread(started.wait, 5)
+    await thread.stop()
+    assert cancelled.is_set()
+    assert left.cancelled()
+    assert thread.loop.is_closed()
+    assert not any(t.ident == thread.ident for t in threading.enumerate())
+    coro = where()
+    with pytest.raises(LoopThreadStopped):
+        await thread.run(coro)
+    assert coro.cr_frame is None  # closed, not left "never awaited"
+    await thread.stop()  # a second stop is harmless
+
+
+async def test_a_context_manager_is_entered_and_left_on_the_thread(thread: LoopThread) -> None:
+    seen: list[tuple[str, int]] = []
+
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[str]:
+        seen.append(("enter", threading.get_ident()))
+        try:
+            yield "client"
+        finally:
+            seen.append(("exit", threading.get_ident()))
+
+    async with entered_on(thread, opened()) as value:
+        assert value == "client"
+        assert seen == [("enter", thread.ident)]
+    assert seen == [("enter", thread.ident), ("exit", thread.ident)]
+
+
+async def test_an_exception_in_the_block_reaches_the_manager_there(thread: LoopThread) -> None:
+    got: list[BaseException] = []
+
+    @asynccontextmanager
+    async def opened() -> AsyncIterator[None]:
+        try:
+            yield
+        except ValueError as exc:
+            got.append(exc)
+            raise
+
+    with pytest.raises(ValueError, match="inside"):
+        async with entered_on(thread, opened()):
+            raise ValueError("inside")
+    assert len(got) == 1
