@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -29,13 +29,23 @@ from collector.filtered import FilteredCounters
 from collector.geo import open_geo
 from collector.http import RawRequest, problem
 from collector.ingest import Ingest
+from collector.loopthread import LoopThread, entered_on
 from collector.metrics import Metrics
 from collector.properties import PropertyCache, PropertyLookup
 from collector.referrer import ReferrerClassifier
 from collector.settings import CollectorSettings
-from collector.sink import BatchWriter, GroupCommitSink, KinesisWriter, PutRecordsClient
+from collector.sink import (
+    BatchWriter,
+    CallsOnThread,
+    GroupCommitSink,
+    KinesisWriter,
+    PutRecordsClient,
+)
 from lambdalytics import aws
 from lambdalytics.properties import PropertyStore
+
+if TYPE_CHECKING:
+    from types_aiobotocore_kinesis import KinesisClient
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +118,22 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
         writer = overrides.writer
     else:
         # no SDK retries: the sink retries only the failed entries, within its own budget
-        kinesis = await stack.enter_async_context(
-            aws.client(session, "kinesis", settings,
-                       aws.config(max_attempts=1, read_timeout=5, validate=False)))
+        opened = aws.client(session, "kinesis", settings,
+                            aws.config(max_attempts=1, read_timeout=5, validate=False))
+        thread: LoopThread | None = None
+        if settings.kinesis_thread:  # the client opened, used and closed on its own loop
+            thread = LoopThread("kinesis")
+            thread.start()
+            stack.push_async_callback(thread.stop)  # after the client is closed, below
+            opened = entered_on(thread, opened)
+        kinesis = await stack.enter_async_context(opened)
         client: PutRecordsClient = kinesis
         if overrides.wrap_kinesis is not None:
-            client = overrides.wrap_kinesis(kinesis)
+            client = overrides.wrap_kinesis(kinesis)  # a fault wrapper runs where the client does
+        if thread is not None:
+            client = CallsOnThread(client, thread)
         writer = KinesisWriter(client, res.stream.name)
-        checks["stream"] = lambda: kinesis.describe_stream_summary(StreamName=res.stream.name)
+        checks["stream"] = _stream_check(kinesis, res.stream.name, thread)
 
     sink = GroupCommitSink(writer, settings.sink_limits(), metrics)
     metrics.track_queue(lambda: sink.depth)
@@ -143,6 +161,14 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
     readiness.check = check
     log.info("collector started", extra={"stream": res.stream.name,
                                          "properties_table": res.properties.name})
+
+
+def _stream_check(kinesis: KinesisClient, stream: str,
+                  thread: LoopThread | None) -> Callable[[], Awaitable[Any]]:
+    def check() -> Awaitable[Any]:
+        call = kinesis.describe_stream_summary(StreamName=stream)
+        return call if thread is None else thread.run(call)
+    return check
 
 
 def _enricher(stack: AsyncExitStack, settings: CollectorSettings) -> Enricher:

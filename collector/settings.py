@@ -30,6 +30,9 @@ class CollectorSettings(CommonSettings):
     hit_protocol: bool = Field(
         True, description="with fast_path, answer the hit endpoints in the HTTP protocol "
                           "itself, without ASGI (collector.protocol); off: the lean ASGI path")
+    kinesis_thread: bool = Field(
+        True, description="run the Kinesis client on an event loop of its own thread, so that "
+                          "a PutRecords call goes out while the hit requests are answered")
     drain_timeout_s: float = Field(20.0, gt=0, description="longest a shutdown waits to drain")
     geoip_database: str | None = Field(
         None, description="path of a MaxMind GeoIP2/GeoLite2 City or Country database")

@@ -35,6 +35,7 @@ from collector.errors import (
 )
 
 if TYPE_CHECKING:
+    from collector.loopthread import LoopThread
     from collector.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,19 @@ class KinesisWriter:
         if not resp.get("FailedRecordCount"):
             return []
         return [i for i, r in enumerate(resp["Records"]) if "ErrorCode" in r]
+
+
+class CallsOnThread:
+    """A :class:`PutRecordsClient` whose calls run on ``thread``'s loop, where the client
+    was opened (:mod:`collector.loopthread`): each call awaited from the collector's loop."""
+
+    def __init__(self, client: PutRecordsClient, thread: LoopThread) -> None:
+        self._client = client
+        self._thread = thread
+
+    async def put_records(self, *, Records: Any, StreamName: str) -> Any:
+        return await self._thread.run(self._client.put_records(Records=Records,
+                                                               StreamName=StreamName))
 
 
 class NullWriter:

@@ -15,7 +15,7 @@ from collector.app import Overrides
 from collector.settings import CollectorSettings
 from lambdalytics.hit import Hit
 from tests.faults import FaultyKinesis
-from tests.support import UA_TID, create_stack, read_records, running_collector
+from tests.support import COLLECTOR_THREAD, UA_TID, create_stack, read_records, running_collector
 
 
 def payload(i: int) -> bytes:
@@ -176,3 +176,24 @@ def test_shutdown_drains_hits_in_flight(stack: CollectorSettings) -> None:
     # everything answered 200 is in Kinesis: nothing acknowledged and then dropped
     assert accepted <= in_stream
     assert set(answers.values()) <= {200, 503, 0}
+
+
+@pytest.mark.parametrize("on_thread", [True, False], ids=["kinesis-thread", "collector-loop"])
+def test_kinesis_calls_run_on_their_own_thread_unless_turned_off(stack: CollectorSettings,
+                                                                on_thread: bool) -> None:
+    threads: list[str] = []
+
+    def plan(_n: int, _records: list[dict[str, Any]]) -> None:
+        threads.append(threading.current_thread().name)  # the thread the call runs on
+
+    overrides, _ = faulty(plan)
+    settings = stack.model_copy(update={"kinesis_thread": on_thread})
+    with running_collector(settings, overrides) as c:
+        answers = send(c.url, 30)
+        ready = httpx.get(f"{c.url}/readyz", timeout=10)
+    assert [r.status_code for r in answers] == [200] * 30
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["stream"] == "ok"  # describe_stream_summary there too
+    assert threads
+    assert set(threads) == {"kinesis" if on_thread else COLLECTOR_THREAD}
+    assert sorted(h.event_label or "" for h in hits(stack)) == sorted(str(i) for i in range(30))
