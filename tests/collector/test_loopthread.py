@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,16 @@ async def where() -> int:
     return threading.get_ident()
 
 
+async def sleeps(started: threading.Event, cancelled: threading.Event) -> None:
+    """Says when it runs, then sleeps for an hour; says so if it is cancelled."""
+    started.set()
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        cancelled.set()
+        raise
+
+
 async def test_a_coroutine_runs_on_the_thread_and_its_result_comes_back(thread: LoopThread) -> None:
     ident = await thread.run(where())
     assert ident == thread.ident
@@ -41,16 +52,7 @@ async def test_its_exception_comes_back(thread: LoopThread) -> None:
 
 async def test_cancelling_the_caller_cancels_the_coroutine_there(thread: LoopThread) -> None:
     started, cancelled = threading.Event(), threading.Event()
-
-    async def waits() -> None:
-        started.set()
-        try:
-            await asyncio.sleep(30)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
-    caller = asyncio.create_task(thread.run(waits()))
+    caller = asyncio.create_task(thread.run(sleeps(started, cancelled)))
     assert await asyncio.to_thread(started.wait, 5)
     caller.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -62,16 +64,7 @@ async def test_stop_cancels_what_still_runs_joins_and_refuses_more() -> None:
     thread = LoopThread("test-stop")
     thread.start()
     started, cancelled = threading.Event(), threading.Event()
-
-    async def forever() -> None:
-        started.set()
-        try:
-            await asyncio.sleep(3600)
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-
-    left = asyncio.run_coroutine_threadsafe(forever(), thread.loop)  # nobody awaits it
+    left = asyncio.run_coroutine_threadsafe(sleeps(started, cancelled), thread.loop)  # unawaited
     assert await asyncio.to_thread(started.wait, 5)
     await thread.stop()
     assert cancelled.is_set()
@@ -81,7 +74,7 @@ async def test_stop_cancels_what_still_runs_joins_and_refuses_more() -> None:
     coro = where()
     with pytest.raises(LoopThreadStopped):
         await thread.run(coro)
-    assert coro.cr_frame is None  # closed, not left "never awaited"
+    assert inspect.getcoroutinestate(coro) == inspect.CORO_CLOSED  # not left "never awaited"
     await thread.stop()  # a second stop is harmless
 
 
