@@ -1,14 +1,14 @@
 """An event loop on a thread of its own, for the Kinesis client.
 
 On the collector's event loop a PutRecords call moves one step per loop iteration — its
-request is built, signed and written, its response read and parsed, over a dozen or so
-callbacks — and under load every iteration first runs each hit request that is ready. With
-one call in flight (moto) the next call reached the wire only after the requests the last
-batch released had all been answered and the next ones parsed, so Kinesis and the collector
-took turns instead of working at the same time (docs/benchmarks.md, "The Kinesis client on
-a thread of its own"). On this thread the client's steps wait only for the GIL, which a busy
-loop gives up at least every switch interval (5 ms): the next call is on the wire while the
-collector answers the last batch's requests.
+request is built, signed and written, its response read and parsed, over several awaits that
+each wait for their turn — and under load every iteration first runs each hit request that
+is ready. With one call in flight (moto) the next call reached the wire only after the
+requests the last batch released had all been answered and the next ones parsed, so Kinesis
+and the collector took turns instead of working at the same time (docs/benchmarks.md, "The
+Kinesis client on a thread of its own"). On this thread the client's steps wait only for the
+GIL, which a busy loop gives up at least every switch interval (5 ms): the next call is on
+the wire while the collector answers the last batch's requests.
 
 :class:`LoopThread` runs the loop; :meth:`LoopThread.run` awaits a coroutine on it from the
 collector's loop (cancelling the caller cancels it there); :func:`entered_on` enters an async
