@@ -48,6 +48,7 @@ database and the request file are built once into $TMPDIR/lambdalytics-bench and
     python bench/collect_bench.py                 # full run, ~8 minutes (+1 the first time)
     python bench/collect_bench.py --quick         # ~1 minute smoke run (CI), smaller workload
     python bench/collect_bench.py --skip-kinesis --concurrency 1,8,32,128 --duration 8
+    python bench/collect_bench.py --concurrency 32 --kinesis-concurrency 128,512 --kinesis-thread off
 """
 
 from __future__ import annotations
@@ -267,6 +268,7 @@ class Options:
     geoip: Path
     prewarm: Path  # what enrichment reads of the first spec.prewarm requests
     stages: bool = False  # time the hot path's stages in (b0) and (b) (bench.stages)
+    kinesis_thread: str = "on"  # (c): the collector's Kinesis client on its own thread, or off
     profiled: dict[str, tuple[Path, float]] = field(default_factory=dict)  # label: (file, µs/hit)
     staged: dict[str, dict[str, Any]] = field(default_factory=dict)  # label: stage report
 
@@ -694,6 +696,7 @@ def kinesis_phase(children: Children, cpus: Cpus, opts: Options, moto: tuple[str
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     cmd = cpus.pin(cpus.load, serve_cmd("kinesis", port, "--prefix", prefix, "--endpoint", moto_url,
+                                        "--kinesis-thread", opts.kinesis_thread,
                                         *enrich_args(opts, "full")))
     stream = Stream(opts.spec.prewarm)
     with server(children, f"server-{prefix}", cmd, url) as proc:
@@ -938,6 +941,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--stages", action="store_true",
                         help="also time the hot path's stages in (b0) and (b) (bench/stages.py; "
                              "an extra run on each)")
+    parser.add_argument("--kinesis-thread", choices=("on", "off"), default="on",
+                        help="(c): the collector's Kinesis client on its own thread (on, the "
+                             "default, as in production) or on its event loop (off), to compare")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
     return parser.parse_args(argv)
@@ -1022,7 +1028,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{spec.geo_ipv4:,} IPv4 + {spec.geo_ipv6:,} IPv6 networks); requests {tsv}",
               flush=True)
         opts = Options(duration, 0.5 if args.quick else 2.0, concurrency, kinesis_concurrency,
-                       args.quick, loadgen, args.profile, tsv, spec, geoip, prewarm, args.stages)
+                       args.quick, loadgen, args.profile, tsv, spec, geoip, prewarm, args.stages,
+                       kinesis_thread=args.kinesis_thread)
         with phase("(a) bare ASGI app"):
             plain["bare"] = bench_plain(children, cpus, opts, "baseline", "bare")
         with phase("(b0) collector before enrichment (PeerOnlyEnricher), NullWriter"):
@@ -1033,7 +1040,9 @@ def main(argv: list[str] | None = None) -> int:
         with phase("enrichment alone, in process (bench/enrich_e2e.py)"):
             alone = bench_enrichment_alone(children, cpus, opts)
         if not args.skip_kinesis:
-            with phase("(c) collector -> Kinesis on moto"):
+            with phase("(c) collector -> Kinesis on moto" + (
+                    "" if opts.kinesis_thread == "on" else
+                    " (--kinesis-thread off: the client on the collector's loop)")):
                 kinesis = bench_kinesis(children, cpus, opts, f"b{os.getpid()}")
     except KeyboardInterrupt:
         print("\ninterrupted; stopping every child process", flush=True)

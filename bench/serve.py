@@ -136,7 +136,8 @@ def settings_for(args: argparse.Namespace) -> CollectorSettings:
         if not args.endpoint:
             raise SystemExit("--endpoint is required with --mode kinesis")
         common.update(aws_endpoint_url=args.endpoint, aws_region="us-east-1",
-                      sink_max_in_flight=1)  # moto loses records otherwise
+                      sink_max_in_flight=1,  # moto loses records otherwise
+                      kinesis_thread=args.kinesis_thread == "on")
     if args.enrich == "full":
         if not args.geoip:
             raise SystemExit("--geoip is required with --enrich full")
@@ -162,12 +163,15 @@ def build(args: argparse.Namespace) -> uvicorn.Config:
     return cfg
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mode", choices=("baseline", "floor", "null", "kinesis"), required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--prefix", default="bench")
     parser.add_argument("--endpoint", default=None, help="moto's URL (kinesis mode)")
+    parser.add_argument("--kinesis-thread", choices=("on", "off"), default="on",
+                        help="kinesis mode: the Kinesis client on its own thread (the default) "
+                             "or on the collector's loop (kinesis_thread=False)")
     parser.add_argument("--linger-ms", type=float, default=None,
                         help="override the sink's linger (default: the collector's default)")
     parser.add_argument("--enrich", choices=("default", "minimal", "full"), default="default")
@@ -182,7 +186,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stages", action="store_true",
                         help="time the hot path's stages (bench.stages: SIGUSR1 resets, "
                              "SIGUSR2 prints a STAGESJSON line on stderr, as the exit does)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     logs.configure("WARNING", "text")
     if args.gc_stats:
         GcStats()
