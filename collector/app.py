@@ -117,14 +117,19 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
     if overrides.writer is not None:
         writer = overrides.writer
     else:
-        # no SDK retries: the sink retries only the failed entries, within its own budget
-        opened = aws.client(session, "kinesis", settings,
-                            aws.config(max_attempts=1, read_timeout=5, validate=False))
+        kinesis_session = session
         thread: LoopThread | None = None
         if settings.kinesis_thread:  # the client opened, used and closed on its own loop
+            # with a session of its own: a session's clients share its credentials, whose
+            # refresh lock (an asyncio.Lock) must not serve two event loops on two threads
+            kinesis_session = aws.session()
             thread = LoopThread("kinesis")
             thread.start()
             stack.push_async_callback(thread.stop)  # after the client is closed, below
+        # no SDK retries: the sink retries only the failed entries, within its own budget
+        opened = aws.client(kinesis_session, "kinesis", settings,
+                            aws.config(max_attempts=1, read_timeout=5, validate=False))
+        if thread is not None:
             opened = entered_on(thread, opened)
         kinesis = await stack.enter_async_context(opened)
         client: PutRecordsClient = kinesis

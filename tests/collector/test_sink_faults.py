@@ -13,6 +13,7 @@ import pytest
 
 from collector.app import Overrides
 from collector.settings import CollectorSettings
+from lambdalytics import aws
 from lambdalytics.hit import Hit
 from tests.faults import FaultyKinesis
 from tests.support import COLLECTOR_THREAD, UA_TID, create_stack, read_records, running_collector
@@ -197,3 +198,22 @@ def test_kinesis_calls_run_on_their_own_thread_unless_turned_off(stack: Collecto
     assert threads
     assert set(threads) == {"kinesis" if on_thread else COLLECTOR_THREAD}
     assert sorted(h.event_label or "" for h in hits(stack)) == sorted(str(i) for i in range(30))
+
+
+@pytest.mark.parametrize("on_thread", [True, False], ids=["kinesis-thread", "collector-loop"])
+def test_the_kinesis_thread_has_a_session_of_its_own(stack: CollectorSettings, on_thread: bool,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # a session's clients share its credentials and their asyncio refresh lock, which must
+    # not be taken from two event loops on two threads
+    sessions: dict[str, object] = {}
+    real_client = aws.client
+
+    def client(sess: Any, service: Any, *args: Any, **kwargs: Any) -> Any:
+        sessions[service] = sess
+        return real_client(sess, service, *args, **kwargs)
+
+    monkeypatch.setattr(aws, "client", client)
+    with running_collector(stack.model_copy(update={"kinesis_thread": on_thread})) as c:
+        assert [r.status_code for r in send(c.url, 5)] == [200] * 5
+    assert set(sessions) == {"dynamodb", "kinesis"}
+    assert (sessions["kinesis"] is not sessions["dynamodb"]) is on_thread
