@@ -243,9 +243,9 @@ class GroupCommitSink:
         """A call has returned: its slot goes straight to the records that waited for it
         when they would be sent now anyway (:meth:`_linger_left`), and that call starts
         before the returned batch's requests are answered. Through ``_run`` it would start
-        only after every callback already queued had run: with one call in flight (moto), the hit requests
-        the batch released, so that Kinesis and the collector took turns instead of
-        working at the same time (docs/benchmarks.md, (c))."""
+        only after every callback already queued had run — with one call in flight (moto),
+        the hit requests the batch released — so that Kinesis and the collector took turns
+        instead of working at the same time (docs/benchmarks.md, (c))."""
         if not self._pending or self._retrying:
             return  # (a retry waits for a slot: this one goes back to the semaphore)
         if self._linger_left(len(self._in_flight) - 1) <= 0:  # the others, not this call
