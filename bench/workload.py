@@ -39,7 +39,7 @@ from bench import hits, make_geodb
 from bench.hits import BenchRequest
 from bench.traffic import Population
 from collector.campaign import CAMPAIGN_TAGS, CLICK_IDS
-from collector.enrich import Enricher, Verdict
+from collector.enrich import Enricher, Enrichment, Verdict
 from collector.http import RawRequest
 from collector.policy import DEFAULT_PRECISION, Precision
 from collector.privacy import truncate_ip
@@ -122,13 +122,11 @@ def window(requests: Sequence[BenchRequest], start: int, count: int) -> list[Ben
 NOTHING_FOUND = Verdict()
 
 
-class PeerOnlyEnricher(Enricher):
+class PeerOnlyEnricher:
     """The collector's enrichment before enrichment existed: the TCP peer's address (or an
     unchecked ``uip``) truncated, ``ip_anonymized`` from ``aip``/``uip``; nothing else, so no
-    X-Forwarded-For, geo, device, bots, campaign or referrer."""
-
-    def __init__(self) -> None:  # nothing to load: none of Enricher's parts is used
-        pass
+    X-Forwarded-For, geo, device, bots, campaign or referrer. An
+    :class:`~collector.enrich.Enrichment`, as :class:`~collector.enrich.Enricher` is."""
 
     def address(self, request: RawRequest, ip_override: str | None) -> tuple[str | None, bool]:
         if ip_override:
@@ -221,7 +219,7 @@ def prewarm_inputs(path: Path) -> Iterator[Input]:
                             d["anonymize"])
 
 
-def prewarm(enricher: Enricher, path: Path) -> int:
+def prewarm(enricher: Enrichment, path: Path) -> int:
     """Every hit of a :func:`prewarm_file` through ``enricher.apply``; the count.
 
     Each of the enrichment's caches is keyed on what these carry (the agent and its client

@@ -38,9 +38,9 @@ MAX_BATCH_HITS = 20
 MAX_BATCH_BYTES = 16 * 1024
 PROTOCOL = "ua"
 
-COLLECT_PATHS = frozenset({"/collect", "/r/collect", "/j/collect"})
-BATCH_PATH = "/batch"
-DEBUG_PATH = "/debug/collect"
+COLLECT_PATHS: frozenset[str] = frozenset({"/collect", "/r/collect", "/j/collect"})
+BATCH_PATH: str = "/batch"
+DEBUG_PATH: str = "/debug/collect"
 
 
 def payloads(request: RawRequest) -> tuple[list[bytes], str | None]:

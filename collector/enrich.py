@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from collector.bots import BotDetector, BotVerdict
 from collector.campaign import CAMPAIGN_TAGS, CLICK_IDS, campaign_fields, is_paid_click
@@ -86,6 +86,22 @@ class Place:
 
 
 _NO_VERDICT: Final = Verdict()
+
+
+class Enrichment(Protocol):
+    """What the handlers ask of the enrichment: :class:`Enricher`, or a stand-in that
+    implements these two (bench.workload.PeerOnlyEnricher measures enrichment's cost). A
+    protocol rather than a base class: a compiled build (setup.py) makes :class:`Enricher` a
+    native class, which interpreted code cannot subclass."""
+
+    def address(self, request: RawRequest, ip_override: str | None) -> tuple[str | None, bool]:
+        ...
+
+    def apply(self, fields: dict[str, Any], request: RawRequest, *, ip_override: str | None,
+              ua_override: str | None, anonymize: bool,
+              precision: Precision = DEFAULT_PRECISION,
+              filter_bots: bool | None = None) -> Verdict:
+        ...
 
 
 class Enricher:

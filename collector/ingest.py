@@ -14,7 +14,7 @@ from collector.ratelimit import RateLimiter
 from lambdalytics import hit as hitmod
 
 if TYPE_CHECKING:
-    from collector.enrich import Enricher
+    from collector.enrich import Enrichment
     from collector.filtered import FilteredCounters
     from collector.metrics import Metrics
     from collector.properties import PropertyCache
@@ -44,7 +44,7 @@ _UNKNOWN = Verdict(None, UNKNOWN_PROPERTY)
 
 class Ingest:
     def __init__(self, sink: GroupCommitSink, properties: PropertyCache,
-                 counters: FilteredCounters, metrics: Metrics, enricher: Enricher,
+                 counters: FilteredCounters, metrics: Metrics, enricher: Enrichment,
                  limiter: RateLimiter | None = None) -> None:
         self.sink = sink
         self.properties = properties

@@ -110,11 +110,11 @@ class CallsOnThread:
 
     def __init__(self, client: PutRecordsClient, thread: LoopThread) -> None:
         self._client = client
-        self._thread = thread
+        self._loop_thread = thread  # not "_thread": mypyc's C field "__thread" is a C keyword
 
     async def put_records(self, *, Records: Any, StreamName: str) -> Any:
-        return await self._thread.run(self._client.put_records(Records=Records,
-                                                               StreamName=StreamName))
+        return await self._loop_thread.run(
+            self._client.put_records(Records=Records, StreamName=StreamName))
 
 
 class NullWriter:
