@@ -24,7 +24,7 @@ from collector import collect, ua
 from collector.bots import BotDetector
 from collector.device import DeviceDetector
 from collector.edge import ROUTES, ClientGone, Edge, Runtime, dispatch
-from collector.enrich import Enricher
+from collector.enrich import Enricher, Enrichment
 from collector.filtered import FilteredCounters
 from collector.geo import open_geo
 from collector.http import RawRequest, problem
@@ -41,7 +41,7 @@ from collector.sink import (
     KinesisWriter,
     PutRecordsClient,
 )
-from lambdalytics import aws
+from lambdalytics import aws, compiled
 from lambdalytics.properties import PropertyStore
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ class Overrides:
     writer: BatchWriter | None = None  # e.g. NullWriter: no Kinesis at all
     properties: PropertyLookup | None = None  # e.g. a fixed in-memory lookup
     wrap_kinesis: Callable[[Any], PutRecordsClient] | None = None  # fault injection
-    enricher: Enricher | None = None  # e.g. a cheaper one, to measure enrichment's cost
+    enricher: Enrichment | None = None  # e.g. a cheaper one, to measure enrichment's cost
 
 
 class Readiness:
@@ -164,8 +164,12 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
         return out
 
     readiness.check = check
+    build = compiled.describe()
+    if build.startswith("partly"):
+        log.warning("hot path %s: rebuild it, or install the pure Python build", build)
     log.info("collector started", extra={"stream": res.stream.name,
-                                         "properties_table": res.properties.name})
+                                         "properties_table": res.properties.name,
+                                         "hot_path": build})
 
 
 def _stream_check(kinesis: KinesisClient, stream: str,

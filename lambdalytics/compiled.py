@@ -1,0 +1,60 @@
+"""Which of the collector's hot modules this process runs compiled.
+
+A build with ``LAMBDALYTICS_COMPILE=1`` (setup.py; the collector image's default) compiles
+:data:`HOT_MODULES` with mypyc into C extensions, which Python imports in place of the
+sources beside them; the default build is pure Python. Nothing in the code depends on which:
+the collector logs it at start-up and the benchmarks print it, and the test suite refuses
+to run over compiled modules it did not ask for (a stale build would shadow edited sources).
+
+This module imports nothing of the project's, so setup.py can read :data:`HOT_MODULES` from
+the file before anything is built.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.machinery
+
+# The modules every hit goes through (docs/benchmarks.md, "Where a hit's time goes inside
+# the server"). Not here: collector/protocol.py, whose class extends uvicorn's (mypyc
+# compiles only classes whose bases are compiled or built in); lambdalytics/hit.py, whose
+# schema is read from the Hit dataclass's annotations, which mypyc replaces with runtime
+# classes (``str | None`` becomes ``type``); and everything off the path of a hit.
+HOT_MODULES: tuple[str, ...] = (
+    "collector.bots",
+    "collector.campaign",
+    "collector.clientip",
+    "collector.collect",
+    "collector.device",
+    "collector.edge",
+    "collector.enrich",
+    "collector.geo",
+    "collector.http",
+    "collector.ingest",
+    "collector.policy",
+    "collector.privacy",
+    "collector.referrer",
+    "collector.sink",
+    "collector.ua",
+)
+
+
+def is_compiled(module: str) -> bool:
+    """Whether ``module`` was imported from a C extension rather than its source."""
+    path = getattr(importlib.import_module(module), "__file__", None) or ""
+    return path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+
+
+def compiled_modules() -> list[str]:
+    """The :data:`HOT_MODULES` this process imported compiled (importing them)."""
+    return [name for name in HOT_MODULES if is_compiled(name)]
+
+
+def describe() -> str:
+    """One line for the logs and the benchmarks' headers."""
+    compiled = len(compiled_modules())
+    if compiled == 0:
+        return "interpreted (pure Python build)"
+    if compiled == len(HOT_MODULES):
+        return f"compiled with mypyc ({compiled} hot modules)"
+    return f"partly compiled: {compiled} of {len(HOT_MODULES)} hot modules (a stale or broken build)"
