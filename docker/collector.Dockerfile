@@ -27,12 +27,19 @@ RUN --mount=type=secret,id=maxmind_license_key,required=false \
       echo "no MaxMind licence key: the image has no GeoIP database"; \
     fi
 
+# The collector's hot modules compiled with mypyc (setup.py's option LAMBDALYTICS_COMPILE):
+# the compiler, mypy and the type stubs it checks against stay in this stage, the image gets
+# the wheel. The collector logs "compiled with mypyc (15 hot modules)" at start-up.
 FROM python:3.11-slim-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY lambdalytics ./lambdalytics
 COPY collector ./collector
-RUN pip install --no-cache-dir --prefix=/install .
+RUN pip install --no-cache-dir '.[compile]' \
+    && LAMBDALYTICS_COMPILE=1 pip wheel --no-cache-dir --no-build-isolation --no-deps -w /wheels . \
+    && pip install --no-cache-dir --prefix=/install /wheels/lambdalytics-*.whl
 
 FROM python:3.11-slim-bookworm
 RUN useradd --system --uid 10001 --home /app lambdalytics
