@@ -8,7 +8,7 @@ NPM_DIR := .cache/npm
 KINESIS_LOCAL := 0.6.2
 KINESIS_MOCK := $(NPM_DIR)/.kinesis-local-$(KINESIS_LOCAL)
 
-.PHONY: setup local test lint bench
+.PHONY: setup local test lint bench compiled test-compiled wheel
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,34 @@ lint: setup
 
 test: lint
 	$(BIN)/pytest
+	$(MAKE) test-compiled
+
+# The compiled build (setup.py, LAMBDALYTICS_COMPILE=1: the hot modules through mypyc, as
+# the collector image has them), tested apart from the sources: a copy of the working tree
+# (tracked and new files, not ignored ones) in .cache/compiled/lambdalytics, built in place
+# there, beside a link to ../shared as the tests expect. The working tree itself never gets
+# compiled modules, which would shadow its sources; the tests refuse to run over them.
+COMPILED := .cache/compiled
+COMPILED_TREE := $(COMPILED)/lambdalytics
+COMPILED_TESTS := tests/collector tests/bench/test_serve_settings.py \
+	tests/lambdalytics/test_compiled.py
+
+compiled: setup
+	rm -rf $(COMPILED_TREE)
+	mkdir -p $(COMPILED_TREE)
+	git ls-files -z --cached --others --exclude-standard \
+		| tar --null -T - --ignore-failed-read -c 2>/dev/null | tar -x -C $(COMPILED_TREE)
+	ln -sfn $(abspath ../shared) $(COMPILED)/shared
+	cd $(COMPILED_TREE) && LAMBDALYTICS_COMPILE=1 $(abspath $(BIN))/python setup.py --quiet \
+		build_ext --inplace > build.log 2>&1 || { tail -40 build.log; exit 1; }
+
+test-compiled: compiled
+	cd $(COMPILED_TREE) && LAMBDALYTICS_EXPECT_COMPILED=1 $(abspath $(BIN))/pytest \
+		-p no:cacheprovider $(COMPILED_TESTS)
+
+# A wheel of the compiled build in dist/ (the collector image builds the same way)
+wheel: setup
+	LAMBDALYTICS_COMPILE=1 $(BIN)/pip wheel --no-build-isolation --no-deps -w dist .
 
 bench: setup
 	$(BIN)/python bench/collect_bench.py

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,12 +10,29 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from collector.settings import CollectorSettings
+from lambdalytics.compiled import HOT_MODULES, compiled_modules
 from tests.support import isolate_aws_env
 
 if TYPE_CHECKING:
     from tests.archiver.harness import ArchiverProcess, Stack
 
 Spawn = Callable[..., "ArchiverProcess"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The tests run over the build they were asked for: the sources (the default), or with
+    LAMBDALYTICS_EXPECT_COMPILED=1 (``make test-compiled``) every hot module compiled. A
+    compiled module left in a source tree would be imported in place of its edited source."""
+    compiled = compiled_modules()
+    if os.environ.get("LAMBDALYTICS_EXPECT_COMPILED") == "1":
+        missing = sorted(set(HOT_MODULES) - set(compiled))
+        if missing:
+            pytest.exit(f"LAMBDALYTICS_EXPECT_COMPILED=1, but these run from source: {missing}",
+                        returncode=4)
+    elif compiled:
+        pytest.exit(f"compiled modules shadow their sources in this tree: {compiled}; delete "
+                    "them (git clean -fdX collector lambdalytics) or build with `make compiled`, "
+                    "which compiles a copy in .cache/compiled", returncode=4)
 
 
 @pytest.fixture(scope="session")
