@@ -85,6 +85,7 @@ if str(ROOT) not in sys.path:  # run as a script: make `bench`, `collector`, `la
 
 from bench import hits, stages, workload  # noqa: E402
 from bench.machine import cpu_model  # noqa: E402
+from lambdalytics import compiled  # noqa: E402
 
 LUA = ROOT / "bench" / "loadgen.lua"
 TARGET_NULL_MIN, TARGET_NULL_AIM, TARGET_KINESIS = 0.35, 0.50, 0.80
@@ -501,7 +502,7 @@ def bench_enrichment_alone(children: Children, cpus: Cpus, opts: Options) -> dic
     for line in out.splitlines():
         if line.startswith("E2EJSON "):
             result = json.loads(line[len("E2EJSON "):])
-        elif line and not line.startswith(("machine:", "python:")):
+        elif line and not line.startswith(("machine:", "python:", "build:")):
             print(f"  {line}", flush=True)
     if result is None:
         raise RuntimeError(f"no E2EJSON line in bench/enrich_e2e.py's output:\n{out}")
@@ -818,6 +819,7 @@ def machine() -> dict[str, str]:
         "kernel": platform.release(), "python": platform.python_version(),
         "uvicorn": version("uvicorn"), "httptools": version("httptools"),
         "uvloop": version("uvloop"), "moto": version("moto"), "wrk": wrk,
+        "hot_path": compiled.describe(),
     }
 
 
@@ -966,6 +968,9 @@ def _counts(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.stages and compiled.compiled_modules():
+        raise SystemExit("--stages times the interpreted build; this tree's hot modules are "
+                         "compiled (run it from the source tree)")
     duration = args.duration or (2.0 if args.quick else 8.0)
     concurrency = _counts(args.concurrency or ("8,64" if args.quick else "1,8,32,128"))
     if args.kinesis_concurrency:

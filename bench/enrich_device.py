@@ -56,6 +56,7 @@ from ua_parser.regex import Resolver as RustResolver  # noqa: E402
 from bench.machine import cpu_model  # noqa: E402
 from collector.bots import BotDetector  # noqa: E402
 from collector.device import ClientHints, DeviceDetector  # noqa: E402
+from lambdalytics import compiled  # noqa: E402
 
 T = TypeVar("T")
 CORPUS = ROOT.parent / "shared" / "testdata" / "useragents" / "device-detector-sample.csv"
@@ -71,7 +72,8 @@ def machine() -> list[str]:
             versions.append(f"{name} {metadata.version(name)}")
     return [f"machine: {cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}",
             f"python:  {platform.python_implementation()} {platform.python_version()}; "
-            + ", ".join(versions)]
+            + ", ".join(versions),
+            f"build:   {compiled.describe()}"]
 
 
 def corpus() -> list[str]:

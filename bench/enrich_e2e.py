@@ -69,9 +69,10 @@ from collector import collect, privacy, referrer, ua  # noqa: E402
 from collector.campaign import CAMPAIGN_TAGS, CLICK_IDS, campaign_fields, is_paid_click  # noqa: E402
 from collector.clientip import client_source, override_ip  # noqa: E402
 from collector.device import MAX_UA_LENGTH, hint_values  # noqa: E402
-from collector.enrich import Enricher  # noqa: E402
+from collector.enrich import Enricher, Enrichment  # noqa: E402
 from collector.geo import MaxMindGeo  # noqa: E402
 from collector.policy import DEFAULT_PRECISION  # noqa: E402
+from lambdalytics import compiled  # noqa: E402
 
 CAMPAIGN_FIELDS = frozenset((*CAMPAIGN_TAGS.values(), *CLICK_IDS))
 from collector.server import tune_gc  # noqa: E402
@@ -84,7 +85,8 @@ def machine() -> list[str]:
     affinity = ",".join(map(str, sorted(os.sched_getaffinity(0))))
     return [f"machine: {cpu}, {os.cpu_count()} cores (this process on CPU {affinity}), "
             f"{platform.system()} {platform.release()}",
-            f"python:  {platform.python_implementation()} {platform.python_version()}"]
+            f"python:  {platform.python_implementation()} {platform.python_version()}",
+            f"build:   {compiled.describe()}"]
 
 
 # --- cache counters ---------------------------------------------------------------------------
@@ -166,13 +168,13 @@ class Timing:
                    ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] / 1000)
 
 
-def apply_all(enricher: Enricher, items: Iterable[Input]) -> None:
+def apply_all(enricher: Enrichment, items: Iterable[Input]) -> None:
     for x in items:
         enricher.apply(dict(x.fields), x.request, ip_override=x.ip_override,
                        ua_override=x.ua_override, anonymize=x.anonymize)
 
 
-def timed_apply(enricher: Enricher, items: Sequence[Input], overhead: float,
+def timed_apply(enricher: Enrichment, items: Sequence[Input], overhead: float,
                 outputs: list[dict[str, Any]] | None = None) -> list[float]:
     """ns per ``apply`` call; each call on a fresh copy of the hit's fields (made untimed)."""
     clock = time.perf_counter_ns
@@ -248,7 +250,7 @@ def staged_pass(st: Staged, items: Iterable[Input], overhead: float, *, record: 
                 (st.on_miss if after[i] > misses[i] else st.on_hit)[stage].append(value)
 
 
-def parse_between(enricher: Enricher, requests: Sequence[Any], overhead: float) -> tuple[float, float]:
+def parse_between(enricher: Enrichment, requests: Sequence[Any], overhead: float) -> tuple[float, float]:
     """Mean µs per hit of the handler's parse (``_pairs``, then ``_pairs`` + ``ua.parse``),
     with ``enricher.apply`` run on each hit between two parses (untimed)."""
     clock = time.perf_counter_ns

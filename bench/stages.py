@@ -41,6 +41,7 @@ from bench import workload
 from collector import collect, edge, protocol, ua
 from collector.enrich import Enricher
 from collector.ingest import Ingest
+from lambdalytics import compiled
 
 STAGES = ("pairs", "ua.parse", "fields", "enrich", "submit", "respond", "gc")
 PREFIX = "STAGESJSON "
@@ -107,7 +108,13 @@ class StageTimes:
 
 
 def install() -> StageTimes:
-    """Wrap the stages (once per process), hook SIGUSR1/SIGUSR2 and the exit."""
+    """Wrap the stages (once per process), hook SIGUSR1/SIGUSR2 and the exit.
+
+    Only over the interpreted build: compiled modules (lambdalytics.compiled) call each other
+    directly, past the module attributes the wrappers replace, so the stages would read 0."""
+    if built := compiled.compiled_modules():
+        raise SystemExit(f"--stages times the interpreted build; these modules are compiled: "
+                         f"{', '.join(built)} (run it from the source tree)")
     times = StageTimes()
     collect._pairs = times.timed(collect._pairs, "pairs", counts=True)
     ua.parse = times.timed(ua.parse, "ua.parse")

@@ -8,10 +8,17 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from bench import stages
 from bench.collect_bench import stage_table
 from bench.hits import TRACKING_IDS
+from lambdalytics.compiled import compiled_modules
 from tests.bench.serving import bench_server, get
+
+# the stages are timed by wrapping module functions, which compiled modules call past
+interpreted_only = pytest.mark.skipif(bool(compiled_modules()),
+                                      reason="bench.stages times the interpreted build only")
 
 
 def _report(log: Path, hits: int) -> dict[str, object]:
@@ -24,6 +31,7 @@ def _report(log: Path, hits: int) -> dict[str, object]:
     raise AssertionError(f"no report of {hits} hits:\n{log.read_text()}")
 
 
+@interpreted_only
 def test_a_stages_server_reports_each_stage_for_the_hits_since_the_reset(tmp_path: Path) -> None:
     log = tmp_path / "server.log"
     with bench_server(log, "--mode", "null", "--enrich", "minimal", "--stages") as (base, proc):
@@ -51,3 +59,10 @@ def test_the_stage_table_puts_what_the_stages_miss_under_the_rest() -> None:
     rest = next(r for r in rows if r.startswith("the rest"))
     assert rest.split()[2:4] == ["20.0", "20.0%"]  # 100 − (10+20+5+15+10+20); gc is inside them
     assert rows[-1].split()[:3] == ["gc", "1.0", "1.0%"]
+
+
+def test_stages_refuse_a_compiled_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stages.compiled, "compiled_modules", lambda: ["collector.ua"])
+    with pytest.raises(SystemExit, match=r"interpreted build; these modules are compiled: "
+                                         r"collector\.ua"):
+        stages.install()
