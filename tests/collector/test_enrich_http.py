@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from collector.settings import CollectorSettings
+from lambdalytics import compiled
 from lambdalytics.hit import Hit
 from lambdalytics.records import FilteredCount
 from tests.support import COLLECTOR_THREAD, UA_TID, create_stack, read_records, read_stream, running_collector
@@ -189,6 +190,18 @@ def _a_spam_host() -> str:
         if classifier.is_spam(f"https://{host}/"):
             return host
     raise AssertionError("none of the well-known spam hosts is on the vendored list")
+
+
+def test_the_start_up_line_says_which_build_runs(settings: CollectorSettings,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    create_stack(settings, [UA_TID])
+    with caplog.at_level(logging.INFO, logger="collector.app"), running_collector(settings):
+        pass
+    (started,) = [r for r in caplog.records if r.getMessage() == "collector started"]
+    build = started.__dict__["hot_path"]
+    assert build == compiled.describe()
+    assert build.startswith(("interpreted", "compiled with mypyc"))  # never a partial build
+    assert not [r for r in caplog.records if "partly compiled" in r.getMessage()]
 
 
 def test_a_missing_database_warns_once_and_hits_go_on(settings: CollectorSettings,
