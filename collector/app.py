@@ -164,8 +164,9 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
         return out
 
     readiness.check = check
-    build = compiled.describe()
-    if build.startswith("partly"):
+    built = compiled.compiled_modules()
+    build = compiled.describe(built)
+    if compiled.is_partial(built):
         log.warning("hot path %s: rebuild it, or install the pure Python build", build)
     log.info("collector started", extra={"stream": res.stream.name,
                                          "properties_table": res.properties.name,

@@ -16,10 +16,11 @@ import importlib
 import importlib.machinery
 
 # The modules every hit goes through (docs/benchmarks.md, "Where a hit's time goes inside
-# the server"). Not here: collector/protocol.py, whose class extends uvicorn's (mypyc
-# compiles only classes whose bases are compiled or built in); lambdalytics/hit.py, whose
-# schema is read from the Hit dataclass's annotations, which mypyc replaces with runtime
-# classes (``str | None`` becomes ``type``); and everything off the path of a hit.
+# the server"). Not here: collector/protocol.py, whose class extends uvicorn's protocol
+# (compiled, it broke request parsing under load: docs/benchmarks.md, "Compiling the hot
+# path with mypyc"); lambdalytics/hit.py, whose schema is read from the Hit dataclass's
+# annotations, which mypyc replaces with runtime classes (``str | None`` becomes ``type``);
+# and everything off the path of a hit.
 HOT_MODULES: tuple[str, ...] = (
     "collector.bots",
     "collector.campaign",
@@ -50,9 +51,15 @@ def compiled_modules() -> list[str]:
     return [name for name in HOT_MODULES if is_compiled(name)]
 
 
-def describe() -> str:
-    """One line for the logs and the benchmarks' headers."""
-    compiled = len(compiled_modules())
+def is_partial(built: list[str]) -> bool:
+    """Whether ``built`` (:func:`compiled_modules`) is some of the hot modules but not all."""
+    return 0 < len(built) < len(HOT_MODULES)
+
+
+def describe(built: list[str] | None = None) -> str:
+    """One line for the logs and the benchmarks' headers (``built``: :func:`compiled_modules`,
+    when the caller has it already)."""
+    compiled = len(compiled_modules() if built is None else built)
     if compiled == 0:
         return "interpreted (pure Python build)"
     if compiled == len(HOT_MODULES):

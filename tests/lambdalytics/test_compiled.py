@@ -33,8 +33,10 @@ def test_the_hot_modules_exist_and_setup_py_reads_them_without_importing_the_pac
 ])
 def test_describe_says_which_build(monkeypatch: pytest.MonkeyPatch, built: list[str],
                                    line: str) -> None:
+    assert compiled.describe(built) == line
     monkeypatch.setattr(compiled, "compiled_modules", lambda: built)
     assert compiled.describe() == line
+    assert compiled.is_partial(built) == line.startswith("partly")
 
 
 # read when the module is collected: every test's environment is stripped of LAMBDALYTICS_*
