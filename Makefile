@@ -38,9 +38,10 @@ test: lint
 
 # The compiled build (setup.py, LAMBDALYTICS_COMPILE=1: the hot modules through mypyc, as
 # the collector image has them), tested apart from the sources: a copy of the working tree
-# (tracked and new files, not ignored ones) in .cache/compiled/lambdalytics, built in place
-# there, beside a link to ../shared as the tests expect. The working tree itself never gets
-# compiled modules, which would shadow its sources; the tests refuse to run over them.
+# (tracked and new files, not ignored ones; outside git, all but the venv, caches and build
+# output) in .cache/compiled/lambdalytics, built in place there, beside a link to ../shared
+# as the tests expect. The working tree itself never gets compiled modules, which would
+# shadow its sources; the tests refuse to run over them.
 COMPILED := .cache/compiled
 COMPILED_TREE := $(COMPILED)/lambdalytics
 COMPILED_TESTS := tests/collector tests/bench/test_serve_settings.py \
@@ -49,8 +50,13 @@ COMPILED_TESTS := tests/collector tests/bench/test_serve_settings.py \
 compiled: setup
 	rm -rf $(COMPILED_TREE)
 	mkdir -p $(COMPILED_TREE)
-	git ls-files -z --cached --others --exclude-standard \
-		| tar --null -T - --ignore-failed-read -c 2>/dev/null | tar -x -C $(COMPILED_TREE)
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z --cached --others --exclude-standard \
+			| tar --null -T - --ignore-failed-read -c 2>/dev/null; \
+	else \
+		tar -c --exclude=./.venv --exclude=./.cache --exclude=./build --exclude=./dist \
+			--exclude='*.so' --exclude=__pycache__ --exclude='*.egg-info' .; \
+	fi | tar -x -C $(COMPILED_TREE)
 	ln -sfn $(abspath ../shared) $(COMPILED)/shared
 	cd $(COMPILED_TREE) && LAMBDALYTICS_COMPILE=1 $(abspath $(BIN))/python setup.py --quiet \
 		build_ext --inplace > build.log 2>&1 || { tail -40 build.log; exit 1; }
