@@ -5,7 +5,9 @@ DESIGN.md contract 2 allows a Kinesis record to carry "a small newline-joined gr
 CPU 1, the collector's own `KinesisWriter` over aiobotocore (validation off, as the
 collector runs it), each call carrying 500 realistic hit records (bench/archive_hits.py)
 either one per Kinesis record or joined in groups of 10, 20 and 40; each grouping gets a
-fresh stream (moto slows down as a shard fills). Prints, per grouping: wall time per call,
+fresh stream (moto slows down as a shard fills) — each grouping once with botocore's own
+request serializer and response parser and once with the collector's (`collector.putrecords`,
+orjson through botocore's event hooks). Prints, per grouping and codec: wall time per call,
 the client's CPU and moto's CPU per call and per hit, and the records read back.
 
     .venv/bin/python bench/put_records_cost.py [--calls 20]
@@ -30,12 +32,14 @@ sys.path.insert(0, str(ROOT))
 from bench.archive_bench import boto, cpu_seconds, moto_server  # noqa: E402
 from bench.archive_hits import records  # noqa: E402
 from bench.machine import cpu_model  # noqa: E402
+from collector import putrecords  # noqa: E402
 from collector.settings import CollectorSettings  # noqa: E402
 from collector.sink import KinesisWriter  # noqa: E402
 from lambdalytics import aws  # noqa: E402
 
 HITS_PER_CALL = 500
 GROUPS = (1, 10, 20, 40)
+CODECS = ("botocore", "orjson")  # botocore's serializer and parser; collector.putrecords
 
 
 def batches(group: int, calls: int) -> list[list[tuple[bytes, str]]]:
@@ -48,10 +52,12 @@ def batches(group: int, calls: int) -> list[list[tuple[bytes, str]]]:
     return out
 
 
-async def measure(url: str, stream: str, calls: list[list[tuple[bytes, str]]], pid: int
-                  ) -> tuple[float, float, float]:
+async def measure(url: str, stream: str, calls: list[list[tuple[bytes, str]]], pid: int,
+                  codec: str) -> tuple[float, float, float]:
     settings = CollectorSettings(aws_endpoint_url=url, aws_region="us-east-1")
     async with aws.client(aws.session(), "kinesis", settings, aws.config(validate=False)) as k:
+        if codec == "orjson" and not putrecords.install(k):
+            raise SystemExit("collector.putrecords cannot serve this botocore")
         writer = KinesisWriter(k, stream)
         await writer.write(calls[0])  # the connection and the client's first-call caches
         m0, c0, t0 = cpu_seconds(pid), time.process_time(), time.perf_counter()
@@ -97,23 +103,24 @@ def main() -> None:
             layout = "one CPU: moto_server and this client share it"
         print(f"layout: {layout}; {HITS_PER_CALL} hits per call, {args.calls} measured calls "
               "per grouping, a fresh stream each")
-        print("hits/record  records/call  wall ms/call  client ms/call  moto ms/call  "
+        print("hits/record  codec     records/call  wall ms/call  client ms/call  moto ms/call  "
               "client µs/hit  moto µs/hit  hits read back")
         kinesis = boto("kinesis", url)
         for group in GROUPS:
-            stream = f"cost-{group}"
-            kinesis.create_stream(StreamName=stream, ShardCount=1)
-            calls = batches(group, args.calls + 1)
-            wall, client, moto = asyncio.run(measure(url, stream, calls, pid))
-            n = args.calls
-            hits = read_back(url, stream)
-            print(f"{group:>11}  {len(calls[0]):>12}  {wall / n * 1e3:>12.1f}  "
-                  f"{client / n * 1e3:>14.1f}  {moto / n * 1e3:>12.1f}  "
-                  f"{client / n / HITS_PER_CALL * 1e6:>13.1f}  "
-                  f"{moto / n / HITS_PER_CALL * 1e6:>11.1f}  {hits:>14,}")
-            expected = HITS_PER_CALL * (n + 1)
-            if hits != expected:
-                raise SystemExit(f"read back {hits} hits, sent {expected}")
+            for codec in CODECS:
+                stream = f"cost-{group}-{codec}"
+                kinesis.create_stream(StreamName=stream, ShardCount=1)
+                calls = batches(group, args.calls + 1)
+                wall, client, moto = asyncio.run(measure(url, stream, calls, pid, codec))
+                n = args.calls
+                hits = read_back(url, stream)
+                print(f"{group:>11}  {codec:<8}  {len(calls[0]):>12}  {wall / n * 1e3:>12.1f}  "
+                      f"{client / n * 1e3:>14.1f}  {moto / n * 1e3:>12.1f}  "
+                      f"{client / n / HITS_PER_CALL * 1e6:>13.1f}  "
+                      f"{moto / n / HITS_PER_CALL * 1e6:>11.1f}  {hits:>14,}")
+                expected = HITS_PER_CALL * (n + 1)
+                if hits != expected:
+                    raise SystemExit(f"read back {hits} hits, sent {expected}")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from collector import collect, ua
+from collector import collect, putrecords, ua
 from collector.bots import BotDetector
 from collector.device import DeviceDetector
 from collector.edge import ROUTES, ClientGone, Edge, Runtime, dispatch
@@ -132,6 +132,7 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
         if thread is not None:
             opened = entered_on(thread, opened)
         kinesis = await stack.enter_async_context(opened)
+        putrecords.install(kinesis)  # records encoded, answers decoded with orjson
         client: PutRecordsClient = kinesis
         if overrides.wrap_kinesis is not None:
             client = overrides.wrap_kinesis(kinesis)  # a fault wrapper runs where the client does

@@ -1,6 +1,6 @@
 """Smoke test of bench/put_records_cost.py --calls 2: it runs end to end against moto server,
 every grouping's hits are read back from the stream (its own check), and the table it prints
-has a row per grouping. Speeds are never asserted."""
+has a row per grouping and codec. Speeds are never asserted."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def test_put_records_cost_runs_and_reads_every_hit_back() -> None:
     assert proc.returncode == 0, f"exit {proc.returncode}\n{out}\n{proc.stderr}"
     assert out.startswith("machine: "), out
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
-    assert [int(r[0]) for r in rows] == [1, 10, 20, 40], out
+    assert [(int(r[0]), r[1]) for r in rows] == [
+        (group, codec) for group in (1, 10, 20, 40) for codec in ("botocore", "orjson")], out
     for row in rows:
-        assert int(row[1]) == -(-500 // int(row[0]))  # records per call
+        assert int(row[2]) == -(-500 // int(row[0]))  # records per call
         assert row[-1] == "1,500"  # (2 measured + 1 warm-up calls) x 500 hits, all read back
