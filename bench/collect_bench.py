@@ -83,13 +83,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make `bench`, `collector`, `lambdalytics` importable
     sys.path.insert(0, str(ROOT))
 
-from bench import hits, stages, workload  # noqa: E402
+from bench import hits, reference_apps, stages, workload  # noqa: E402
 from bench.machine import cpu_model  # noqa: E402
 from lambdalytics import compiled  # noqa: E402
 
 LUA = ROOT / "bench" / "loadgen.lua"
 TARGET_NULL_MIN, TARGET_NULL_AIM, TARGET_KINESIS = 0.35, 0.50, 0.80
 TARGET_ENRICHMENT = 0.30  # enrichment may cost at most this share of the collector's throughput
+REFERENCE = "ref:"  # label prefix of the reference apps' runs
+# issue 2's calibration of (b)/(a), measured elsewhere: "raw ASGI + parse_qsl + a pydantic model
+# reaches 35%, plain Starlette with no work 41%, a minimal FastAPI route 23%"
+ISSUE_REFERENCES = {"qsl_pydantic": 0.35, "starlette": 0.41, "fastapi": 0.23}
 OPEN_LOOP_CONNECTIONS = 256
 
 
@@ -401,13 +405,14 @@ def server(children: Children, name: str, cmd: list[str], url: str) -> Iterator[
 
 
 def bench_plain(children: Children, cpus: Cpus, opts: Options, mode: str, label: str,
-                enrich: str | None = None) -> list[Load]:
+                enrich: str | None = None, app: str | None = None) -> list[Load]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     rows: list[Load] = []
     stream = Stream(opts.spec.prewarm)  # every server gets the same requests, in the same order
     extra = [*(enrich_args(opts, enrich) if enrich else []),
-             *(["--stages"] if opts.stages and enrich else [])]
+             *(["--stages"] if opts.stages and enrich else []),
+             *(["--app", app] if app else [])]
     cmd = serve_cmd(mode, port, *extra)
     with server(children, f"server-{label}", cpus.pin(cpus.server, cmd), url) as proc:
         measure(children, cpus, opts, url, 32, opts.warmup, f"{label}-warmup", proc.pid, stream)
@@ -853,6 +858,22 @@ def summary(plain: dict[str, list[Load]], kinesis: KinesisResult | None,
                            "meets the target" if ratio >= TARGET_NULL_MIN else "BELOW the target")
                 cells.append(f"{ratio:>7.1%}  {verdict}")
             out.append(" | ".join(cells))
+    references = {label.removeprefix(REFERENCE): {r.concurrency: r for r in rows}
+                  for label, rows in plain.items() if label.startswith(REFERENCE)}
+    if references and bare:
+        names = sorted(references)
+        out += ["", "the issue's reference apps on this harness, as a share of (a)'s throughput "
+                "(the issue measured elsewhere: " + ", ".join(
+                    f"{n} {ISSUE_REFERENCES[n]:.0%}" for n in names if n in ISSUE_REFERENCES)
+                + "), beside the collector's (b0) and (b); µs of server CPU per hit in brackets",
+                f"{'conns':>5} | " + " | ".join(f"{n:>20}" for n in [*names, "(b0)", "(b)"])]
+        for c in sorted(bare):
+            a = bare[c]
+            cells = [f"{c:>5}"]
+            for r in [*(references[n].get(c) for n in names), before.get(c), null.get(c)]:
+                cells.append(f"{r.rps / a.rps:>10.1%} ({r.server_us_per_hit or 0:>4.0f} µs)"
+                             if r else f"{'-':>20}")
+            out.append(" | ".join(cells))
     if before and null:
         out += ["", "enrichment end to end: (b0) the collector before enrichment (PeerOnlyEnricher) "
                 "vs (b) with it, both NullWriter; enrichment's cost = (b0 - b)/b0 of the "
@@ -946,6 +967,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--kinesis-thread", choices=("on", "off"), default="on",
                         help="(c): the collector's Kinesis client on its own thread (on, the "
                              "default, as in production) or on its event loop (off), to compare")
+    parser.add_argument("--references", action="store_true",
+                        help="also serve the issue's reference apps (bench/reference_apps.py) "
+                             "after (a): its own calibration of (b)/(a), measured here")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
     return parser.parse_args(argv)
@@ -1037,6 +1061,11 @@ def main(argv: list[str] | None = None) -> int:
                        kinesis_thread=args.kinesis_thread)
         with phase("(a) bare ASGI app"):
             plain["bare"] = bench_plain(children, cpus, opts, "baseline", "bare")
+        if args.references:
+            for name in sorted(reference_apps.APPS):
+                with phase(f"the issue's reference app {name} (bench/reference_apps.py)"):
+                    plain[f"{REFERENCE}{name}"] = bench_plain(children, cpus, opts, "reference",
+                                                              name, app=name)
         with phase("(b0) collector before enrichment (PeerOnlyEnricher), NullWriter"):
             plain["before"] = bench_plain(children, cpus, opts, "null", "before", "minimal")
         with phase("(b) collector with full enrichment, NullWriter"):

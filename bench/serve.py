@@ -1,6 +1,7 @@
 """One benchmark server under the collector's own uvicorn settings, until SIGINT/SIGTERM.
 
-``python -m bench.serve --mode baseline|floor|null|kinesis --port N [--prefix P --endpoint URL]
+``python -m bench.serve --mode baseline|floor|reference|null|kinesis --port N [--app NAME]
+[--prefix P --endpoint URL]
 [--enrich default|minimal|full --geoip DB --cache-size N --prewarm FILE] [--gc-stats] [--stages]``
 
 - ``baseline``: :mod:`bench.baseline_app` (an empty 204), served with the very
@@ -10,6 +11,8 @@
 - ``floor``: the same, but the hit routes answered by
   :class:`bench.baseline_app.FloorProtocol` with the collector's answer bytes and nothing
   run: a reference for what the protocol's reading and writing cost.
+- ``reference``: one of the issue's reference apps (:mod:`bench.reference_apps`, ``--app``),
+  served as ``baseline`` is.
 - ``null``: the collector with :class:`collector.sink.NullWriter` behind the group-commit
   sink and a fixed in-memory property lookup (no AWS at all).
 - ``kinesis``: the collector against moto at ``--endpoint`` (stream and properties table
@@ -46,7 +49,7 @@ from typing import Any
 
 import uvicorn
 
-from bench import baseline_app, stages, workload
+from bench import baseline_app, reference_apps, stages, workload
 from bench.hits import PROPERTY_ID, TRACKING_IDS
 from collector.app import Overrides
 from collector.edge import Edge, Receive, Send
@@ -157,6 +160,9 @@ def build(args: argparse.Namespace) -> uvicorn.Config:
         cfg.app = baseline_app.app  # same Config options, the bare app instead
         # uvicorn's own protocol (the collector's answers its hit routes), or the floor's
         cfg.http = "httptools" if args.mode == "baseline" else baseline_app.FloorProtocol
+    elif args.mode == "reference":  # one of the issue's reference apps, as (a) is served
+        cfg.app = reference_apps.APPS[args.app]
+        cfg.http = "httptools"
     elif args.prewarm:
         assert isinstance(cfg.app, Edge)
         cfg.app = Prewarm(cfg, cfg.app, Path(args.prewarm))
@@ -165,7 +171,10 @@ def build(args: argparse.Namespace) -> uvicorn.Config:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=("baseline", "floor", "null", "kinesis"), required=True)
+    parser.add_argument("--mode", choices=("baseline", "floor", "reference", "null", "kinesis"),
+                        required=True)
+    parser.add_argument("--app", choices=sorted(reference_apps.APPS), default="starlette",
+                        help="reference mode: which of bench.reference_apps")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--prefix", default="bench")
     parser.add_argument("--endpoint", default=None, help="moto's URL (kinesis mode)")
