@@ -77,7 +77,7 @@ def _hit_id(payload: bytes, parsed: ua.ParsedHit) -> str:
     """Deterministic from the nonce z and the payload (less qt, which a retry may update)."""
     if not parsed.nonce:
         return hitmod.random_hit_id()
-    if b"qt=" in payload:
+    if payload.find(b"qt=") >= 0:  # not "in", which raises and clears a TypeError first
         payload = b"&".join(p for p in payload.split(b"&") if not p.startswith(b"qt="))
     if payload.isascii():  # its latin-1 text encodes back to the same bytes: hash them as they are
         return hitmod.derived_hit_id_bytes(b"ua", payload)

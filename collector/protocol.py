@@ -179,7 +179,8 @@ class HitProtocol(HttpToolsProtocol):
         if cycle.body:
             request.body = b"".join(cycle.body)
             cycle.body = []
-        task = self.loop.create_task(self._serve(cycle))
+        # named: a task without a name formats "Task-<n>" for itself, for every hit
+        task = self.loop.create_task(self._serve(cycle), name="hit request")
         task.add_done_callback(self.tasks.discard)
         self.tasks.add(task)
 
@@ -214,7 +215,9 @@ def encode(response: Response, default_headers: list[tuple[bytes, bytes]], *, ke
     for name, value in default_headers:
         parts += (name, b": ", value, b"\r\n")
     for name, value in response.headers:
-        if b"\r" in value or b"\n" in value:  # an echoed request value must not split lines
+        # an echoed request value must not split lines (find, not "in", which raises and
+        # clears a TypeError first on CPython 3.11)
+        if value.find(b"\r") >= 0 or value.find(b"\n") >= 0:
             continue
         parts += (name, b": ", value, b"\r\n")
     if response.content_type is not None:
