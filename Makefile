@@ -40,8 +40,9 @@ test: lint
 # the collector image has them), tested apart from the sources: a copy of the working tree
 # (tracked and new files, not ignored ones; outside git, all but the venv, caches and build
 # output) in .cache/compiled/lambdalytics, built in place there, beside a link to ../shared
-# and with one to the npm cache (kinesis-mock), as the tests expect. The working tree itself never gets compiled modules, which would
-# shadow its sources; the tests refuse to run over them.
+# and with one to the npm cache (kinesis-mock), as the tests expect. The working tree itself
+# never gets compiled modules, which would shadow its sources; the tests refuse to run over
+# them.
 COMPILED := .cache/compiled
 COMPILED_TREE := $(COMPILED)/lambdalytics
 COMPILED_TESTS := tests/collector tests/bench/test_serve_settings.py \

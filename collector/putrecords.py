@@ -4,8 +4,8 @@ shape walk.
 botocore's JSON serializer walks the model's shape for every record of a call (a structure,
 a blob to base64, a string), and its parser walks the answer's shape for every entry again:
 with 500 hit records per call that is most of the client's CPU per hit (measured in
-docs/benchmarks.md, "PutRecords without botocore's shape walk": 25–30 µs of client CPU per
-hit with botocore's codec, 10–12 µs with this one). :func:`install` takes both over on one
+docs/benchmarks.md, "PutRecords without botocore's shape walk": 28 µs of client CPU per hit
+with botocore's codec, 14 µs with this one). :func:`install` takes both over on one
 client through botocore's own event hooks, so endpoint resolution, signing, the HTTP session,
 error answers and retries stay botocore's:
 
