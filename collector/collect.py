@@ -70,7 +70,16 @@ def payloads(request: RawRequest) -> tuple[list[bytes], str | None]:
 
 
 def _pairs(payload: bytes) -> list[tuple[str, str]]:
-    return parse_query_string(payload.strip(b"\r"), "&")
+    payload = payload.strip(b"\r")
+    pairs = parse_query_string(payload, "&")
+    if pairs or payload.isascii():
+        return pairs
+    # fast-query-parsers gives nothing at all for a payload with a raw byte that is not UTF-8
+    # (a client sending Latin-1 unencoded): parse pair by pair, so that only the pair holding
+    # it is invalid — whole in its key, as fast-query-parsers leaves a pair whose percent
+    # escapes are not UTF-8 (ua.parse explains it) — and v, tid, … still count
+    return [pair for part in payload.split(b"&") if part
+            for pair in parse_query_string(part, "&") or [(part.decode("latin-1"), "")]]
 
 
 def _hit_id(payload: bytes, parsed: ua.ParsedHit) -> str:

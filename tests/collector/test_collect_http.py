@@ -374,6 +374,23 @@ def test_invalid_hits_are_answered_and_counted_not_forwarded(stack: CollectorSet
     assert counted(stack) == {(None, UA_TID, "invalid_hit"): 5}
 
 
+def test_a_raw_byte_that_is_not_utf8_invalidates_its_pair_not_the_hit_s_identity(
+        stack: CollectorSettings) -> None:
+    # a client sending Latin-1 unencoded: the hit is invalid for that pair alone, and counted
+    # under the tracking id it names (not as a hit that names none)
+    body = payload(new_cid(), "dt=caf").encode() + b"\xe9"
+    with running_collector(stack) as collector, httpx.Client(base_url=collector.url) as http:
+        assert http.post("/collect", content=body).status_code == 200
+        explained = orjson.loads(http.post("/debug/collect", content=body).content)
+    assert explained["hitParsingResult"] == [{
+        "valid": False, "hit": "/debug/collect?" + body.decode("utf-8", "replace"),
+        "parserMessage": [{"messageType": "ERROR", "messageCode": "VALUE_INVALID",
+                           "description": "A parameter is not valid UTF-8 percent-encoding."}],
+    }]
+    assert hits(stack) == []
+    assert counted(stack) == {(None, UA_TID, "invalid_hit"): 1}
+
+
 def test_an_unknown_property_is_counted_not_forwarded(stack: CollectorSettings) -> None:
     with running_collector(stack) as collector, httpx.Client(base_url=collector.url) as http:
         for _ in range(3):
