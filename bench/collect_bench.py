@@ -91,9 +91,6 @@ LUA = ROOT / "bench" / "loadgen.lua"
 TARGET_NULL_MIN, TARGET_NULL_AIM, TARGET_KINESIS = 0.35, 0.50, 0.80
 TARGET_ENRICHMENT = 0.30  # enrichment may cost at most this share of the collector's throughput
 REFERENCE = "ref:"  # label prefix of the reference apps' runs
-# issue 2's calibration of (b)/(a), measured elsewhere: "raw ASGI + parse_qsl + a pydantic model
-# reaches 35%, plain Starlette with no work 41%, a minimal FastAPI route 23%"
-ISSUE_REFERENCES = {"qsl_pydantic": 0.35, "starlette": 0.41, "fastapi": 0.23}
 OPEN_LOOP_CONNECTIONS = 256
 
 
@@ -864,7 +861,8 @@ def summary(plain: dict[str, list[Load]], kinesis: KinesisResult | None,
         names = sorted(references)
         out += ["", "the issue's reference apps on this harness, as a share of (a)'s throughput "
                 "(the issue measured elsewhere: " + ", ".join(
-                    f"{n} {ISSUE_REFERENCES[n]:.0%}" for n in names if n in ISSUE_REFERENCES)
+                    f"{n} {reference_apps.ISSUE_SHARES[n]:.0%}" for n in names
+                    if n in reference_apps.ISSUE_SHARES)
                 + "), beside the collector's (b0) and (b); µs of server CPU per hit in brackets",
                 f"{'conns':>5} | " + " | ".join(f"{n:>20}" for n in [*names, "(b0)", "(b)"])]
         for c in sorted(bare):

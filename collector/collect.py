@@ -74,10 +74,9 @@ def _pairs(payload: bytes) -> list[tuple[str, str]]:
     pairs = parse_query_string(payload, "&")
     if pairs or payload.isascii():
         return pairs
-    # fast-query-parsers gives nothing at all for a payload with a raw byte that is not UTF-8
-    # (a client sending Latin-1 unencoded): parse pair by pair, so that only the pair holding
-    # it is invalid — whole in its key, as fast-query-parsers leaves a pair whose percent
-    # escapes are not UTF-8 (ua.parse explains it) — and v, tid, … still count
+    # a raw byte that is not UTF-8 (Latin-1 sent unencoded) makes fast-query-parsers return
+    # nothing: parse pair by pair, the bad pair left whole in its key as fast-query-parsers
+    # does for a bad percent escape (ua.parse reports it), the others still read
     return [pair for part in payload.split(b"&") if part
             for pair in parse_query_string(part, "&") or [(part.decode("latin-1"), "")]]
 
