@@ -58,6 +58,7 @@ class Worker:
         self._listed: set[str] | None = None
         self._sync_now = asyncio.Event()
         self._take_now = asyncio.Event()
+        self._renew_stop = asyncio.Event()
         self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -87,7 +88,10 @@ class Worker:
             held.stop.set()
         if self._consumers:
             await asyncio.wait(list(self._consumers.values()))
-        loops[0].cancel()  # renew until every consumer has checkpointed
+        # renew until every consumer has checkpointed; then let the renewal in flight finish
+        # rather than cancel it: cancelled after its write landed, it would leave the lease's
+        # counter moved on unseen, and letting the lease go below would fail
+        self._renew_stop.set()
         await asyncio.gather(*loops, return_exceptions=True)
         for held in list(self.held.values()):
             if held.lost.is_set():
@@ -105,7 +109,10 @@ class Worker:
     async def _renew_loop(self) -> None:
         every = self.settings.renew_interval_s
         while True:
-            await asyncio.sleep(every)
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._renew_stop.wait(), every)
+            if self._renew_stop.is_set():
+                return
             for held in list(self.held.values()):
                 if held.lost.is_set():
                     continue
