@@ -27,13 +27,16 @@ ROOT = Path(__file__).resolve().parent
 def _ext_modules() -> list[object]:
     if os.environ.get("LAMBDALYTICS_COMPILE", "").strip().lower() not in {"1", "true", "yes"}:
         return []
-    from mypyc.build import mypycify  # only a compiled build needs mypy
+    from Cython.Build import cythonize  # only a compiled build needs Cython and mypy
+    from mypyc.build import mypycify
 
-    hot = runpy.run_path(str(ROOT / "lambdalytics" / "compiled.py"))["HOT_MODULES"]
-    paths = [name.replace(".", "/") + ".py" for name in hot]
+    compiled = runpy.run_path(str(ROOT / "lambdalytics" / "compiled.py"))
+    paths = [name.replace(".", "/") + ".py" for name in compiled["HOT_MODULES"]]
     # one shared library for all of them (mypyc's "group"), named rather than hashed
-    return list(mypycify(["--config-file", str(ROOT / "pyproject.toml"), *paths],
-                         opt_level="3", group_name="lambdalytics_hotpath"))
+    hot = mypycify(["--config-file", str(ROOT / "pyproject.toml"), *paths],
+                   opt_level="3", group_name="lambdalytics_hotpath")
+    native = [name.replace(".", "/") + ".pyx" for name in compiled["NATIVE_MODULES"]]
+    return [*hot, *cythonize(native, quiet=True)]
 
 
 setup(ext_modules=_ext_modules())

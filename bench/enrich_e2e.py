@@ -22,7 +22,7 @@ caches hold; see bench/traffic.py) and the synthetic GeoLite2-City-shaped databa
    device and bots, through its LRU keyed on the agent), campaign fields, referrer (spam
    check and classification, one LRU) — with, for place and agent, the mean on a cache hit
    and on a miss;
-4. the collector's own parse of a hit (``collect._pairs`` and ``ua.parse``, as the handler
+4. the collector's own parse of a hit (``ua.payload_pairs`` and ``ua.parse``, as the handler
    runs them) timed on the requests after those, once with ``PeerOnlyEnricher`` applied
    between two parses and once with the full enrichment (still warm, continuing the
    stream): how much slower the rest of the hot path gets when enrichment runs between
@@ -65,7 +65,7 @@ from bench import workload  # noqa: E402
 from bench.hits import read_tsv  # noqa: E402
 from bench.machine import cpu_model  # noqa: E402
 from bench.workload import Input  # noqa: E402
-from collector import collect, privacy, referrer, ua  # noqa: E402
+from collector import privacy, referrer, ua  # noqa: E402
 from collector.campaign import CAMPAIGN_TAGS, CLICK_IDS, campaign_fields, is_paid_click  # noqa: E402
 from collector.clientip import client_source, override_ip  # noqa: E402
 from collector.device import MAX_UA_LENGTH, hint_values  # noqa: E402
@@ -251,7 +251,7 @@ def staged_pass(st: Staged, items: Iterable[Input], overhead: float, *, record: 
 
 
 def parse_between(enricher: Enrichment, requests: Sequence[Any], overhead: float) -> tuple[float, float]:
-    """Mean µs per hit of the handler's parse (``_pairs``, then ``_pairs`` + ``ua.parse``),
+    """Mean µs per hit of the handler's parse (``payload_pairs``, then with ``ua.parse``),
     with ``enricher.apply`` run on each hit between two parses (untimed)."""
     clock = time.perf_counter_ns
     now = time.time()
@@ -260,7 +260,7 @@ def parse_between(enricher: Enrichment, requests: Sequence[Any], overhead: float
     for raw in raws:
         payload = raw.body if raw.method == "POST" else raw.query
         t0 = clock()
-        pairs = collect._pairs(payload)
+        pairs = ua.payload_pairs(payload)
         t1 = clock()
         parsed = ua.parse(pairs)
         t2 = clock()

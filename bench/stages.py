@@ -8,7 +8,7 @@ load), ``SIGUSR2`` prints them as one ``STAGESJSON {...}`` line on stderr; so do
 
 The stages, in the order a hit goes through them:
 
-- ``pairs``: the query string or body split into pairs (``collect._pairs``);
+- ``pairs``: the query string or body split into pairs (``ua.payload_pairs``);
 - ``ua.parse``: the pairs checked and turned into Hit fields (``ua.parse``);
 - ``fields``: hit id, times and property added (``collect._fields``);
 - ``enrich``: ``Enricher.apply`` (``PeerOnlyEnricher.apply`` before enrichment);
@@ -116,7 +116,7 @@ def install() -> StageTimes:
         raise SystemExit(f"--stages times the interpreted build; these modules are compiled: "
                          f"{', '.join(built)} (run it from the source tree)")
     times = StageTimes()
-    collect._pairs = times.timed(collect._pairs, "pairs", counts=True)
+    ua.payload_pairs = times.timed(ua.payload_pairs, "pairs", counts=True)
     ua.parse = times.timed(ua.parse, "ua.parse")
     collect._fields = times.timed(collect._fields, "fields")
     Enricher.apply = times.timed(Enricher.apply, "enrich")  # type: ignore[method-assign]

@@ -16,7 +16,6 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from fast_query_parsers import parse_query_string
 
 from collector import ua
 from collector.errors import Unavailable
@@ -69,18 +68,6 @@ def payloads(request: RawRequest) -> tuple[list[bytes], str | None]:
     return [request.query], None
 
 
-def _pairs(payload: bytes) -> list[tuple[str, str]]:
-    payload = payload.strip(b"\r")
-    pairs = parse_query_string(payload, "&")
-    if pairs or payload.isascii():
-        return pairs
-    # a raw byte that is not UTF-8 (Latin-1 sent unencoded) makes fast-query-parsers return
-    # nothing: parse pair by pair, the bad pair left whole in its key as fast-query-parsers
-    # does for a bad percent escape (ua.parse reports it), the others still read
-    return [pair for part in payload.split(b"&") if part
-            for pair in parse_query_string(part, "&") or [(part.decode("latin-1"), "")]]
-
-
 def _hit_id(payload: bytes, parsed: ua.ParsedHit) -> str:
     """Deterministic from the nonce z and the payload (less qt, which a retry may update)."""
     if not parsed.nonce:
@@ -120,7 +107,7 @@ async def handle(ingest: Ingest, request: RawRequest) -> Response:
     limited = False  # whether any of them has a rate limit
     try:
         for payload in raw:
-            parsed = ua.parse(_pairs(payload))
+            parsed = ua.parse_payload(payload)
             if not parsed.valid:
                 ingest.filtered(PROTOCOL, None, parsed.tracking_id, INVALID_HIT)
                 continue
@@ -211,7 +198,7 @@ async def debug(ingest: Ingest, request: RawRequest) -> Response:
         if size_problem is not None:
             messages.append(ua.Message("ERROR", "VALUE_OUT_OF_BOUNDS", size_problem))
         else:
-            parsed = ua.parse(_pairs(payload))
+            parsed = ua.parse_payload(payload)
             messages.extend(parsed.messages)
             policy: Policy | None = None
             if parsed.valid:

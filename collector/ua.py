@@ -15,11 +15,13 @@ Decisions where Google did not document (reference/ga-protocols.md §4, §5):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
+
+from fast_query_parsers import parse_query_string
 
 from lambdalytics.hit import HIT_TYPES, Item, Promotion
 from lambdalytics.properties import UA_TRACKING_ID
@@ -237,6 +239,37 @@ def _convert(h: ParsedHit, name: str, spec: Param, value: str) -> Any:
 
 
 _NUMBER = re.compile(r"^-?[0-9]{1,15}(?:\.[0-9]{1,15})?\Z")
+
+
+def payload_pairs(payload: bytes) -> list[tuple[str, str]]:
+    """The decoded ``(key, value)`` pairs of one payload (a query string or a POST body)."""
+    payload = payload.strip(b"\r")
+    found = parse_query_string(payload, "&")
+    if found or payload.isascii():
+        return found
+    # a raw byte that is not UTF-8 (Latin-1 sent unencoded) makes fast-query-parsers return
+    # nothing: parse pair by pair, the bad pair left whole in its key as fast-query-parsers
+    # does for a bad percent escape (parse reports it), the others still read
+    return [pair for part in payload.split(b"&") if part
+            for pair in parse_query_string(part, "&") or [(part.decode("latin-1"), "")]]
+
+
+def parse_payload(payload: bytes) -> ParsedHit:
+    """:func:`parse` of the payload's :func:`payload_pairs`; in the compiled build most payloads are
+    read by the native scan (collector/uascan.pyx) instead, to the same result."""
+    if _SCAN is not None:
+        scanned = _SCAN(payload)
+        if scanned is not None:
+            fields, version, tracking_id, hit_type, nonce, queue_ms, uip, ua, aip, rest = scanned
+            h = ParsedHit(fields, [], tracking_id, hit_type, nonce, queue_ms, uip, ua, aip)
+            items: dict[tuple[str, int, int], dict[str, Any]] = {}
+            promos: dict[int, dict[str, Any]] = {}
+            if rest is not None:
+                for key, value in rest:
+                    _indexed(h, key, value, items, promos)
+            _finish(h, version, items, promos)
+            return h
+    return parse(payload_pairs(payload))
 
 
 def parse(pairs: Iterable[tuple[str, str]]) -> ParsedHit:
@@ -508,3 +541,22 @@ def _build_items(items: dict[tuple[str, int, int], dict[str, Any]]) -> tuple[Ite
             out.append(Item(list_kind="product", **values))
     return tuple(out)
 
+
+# What the native scan answers: fields, v, tid, t, z, qt in ms, uip, ua, aip, and the
+# product, impression and promotion pairs it leaves to _indexed.
+Scanned = tuple[dict[str, Any], str | None, str, str, str | None, int, str | None, str | None,
+                bool, list[tuple[str, str]] | None]
+
+
+def _native_scan() -> Callable[[bytes], Scanned | None] | None:
+    """collector.uascan's scan loaded with this module's table, when the build has it."""
+    try:
+        from collector import uascan
+    except ImportError:  # the pure Python build
+        return None
+    uascan.init({p.name: (p.field, p.kind.value, p.max_len or 0) for p in PARAMS.values()},
+                sorted(CONTROL), MAX_QUEUE_TIME_MS)
+    return uascan.scan
+
+
+_SCAN = _native_scan()

@@ -2,7 +2,8 @@
 
 A build with ``LAMBDALYTICS_COMPILE=1`` (setup.py; the collector image's default) compiles
 :data:`HOT_MODULES` with mypyc into C extensions, which Python imports in place of the
-sources beside them; the default build is pure Python. Nothing in the code depends on which:
+sources beside them, and builds :data:`NATIVE_MODULES` from their Cython sources; the
+default build is pure Python. Nothing in the code depends on which:
 the collector logs it at start-up and the benchmarks print it, and the test suite refuses
 to run over compiled modules it did not ask for (a stale build would shadow edited sources).
 
@@ -39,21 +40,36 @@ HOT_MODULES: tuple[str, ...] = (
     "collector.ua",
 )
 
+# Written in Cython rather than compiled from Python: the byte-level scan of a payload
+# (collector/uascan.pyx). It has no Python source: a pure Python build has no such module and
+# collector.ua reads every payload itself (the tests check both give the same hit).
+NATIVE_MODULES: tuple[str, ...] = ("collector.uascan",)
+
+BUILT_MODULES: tuple[str, ...] = HOT_MODULES + NATIVE_MODULES
+
 
 def is_compiled(module: str) -> bool:
-    """Whether ``module`` was imported from a C extension rather than its source."""
-    path = getattr(importlib.import_module(module), "__file__", None) or ""
+    """Whether ``module`` was imported from a C extension rather than its source (a native
+    module that is not there, in a pure Python build, is not)."""
+    try:
+        imported = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module or module not in NATIVE_MODULES:
+            raise
+        return False
+    path = getattr(imported, "__file__", None) or ""
     return path.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
 
 
 def compiled_modules() -> list[str]:
-    """The :data:`HOT_MODULES` this process imported compiled (importing them)."""
-    return [name for name in HOT_MODULES if is_compiled(name)]
+    """The :data:`BUILT_MODULES` this process imported compiled (importing them)."""
+    return [name for name in BUILT_MODULES if is_compiled(name)]
 
 
 def is_partial(built: list[str]) -> bool:
-    """Whether ``built`` (:func:`compiled_modules`) is some of the hot modules but not all."""
-    return 0 < len(built) < len(HOT_MODULES)
+    """Whether ``built`` (:func:`compiled_modules`) is some of the modules a compiled build
+    makes but not all."""
+    return 0 < len(built) < len(BUILT_MODULES)
 
 
 def describe(built: list[str] | None = None) -> str:
@@ -62,6 +78,8 @@ def describe(built: list[str] | None = None) -> str:
     compiled = len(compiled_modules() if built is None else built)
     if compiled == 0:
         return "interpreted (pure Python build)"
-    if compiled == len(HOT_MODULES):
-        return f"compiled with mypyc ({compiled} hot modules)"
-    return f"partly compiled: {compiled} of {len(HOT_MODULES)} hot modules (a stale or broken build)"
+    if compiled == len(BUILT_MODULES):
+        return (f"compiled ({len(HOT_MODULES)} hot modules with mypyc, {len(NATIVE_MODULES)} "
+                "in Cython)")
+    return (f"partly compiled: {compiled} of {len(BUILT_MODULES)} modules (a stale or broken "
+            "build)")

@@ -10,7 +10,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from collector.settings import CollectorSettings
-from lambdalytics.compiled import HOT_MODULES, compiled_modules
+from lambdalytics.compiled import BUILT_MODULES, compiled_modules
 from tests.support import isolate_aws_env
 
 if TYPE_CHECKING:
@@ -21,11 +21,12 @@ Spawn = Callable[..., "ArchiverProcess"]
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """The tests run over the build they were asked for: the sources (the default), or with
-    LAMBDALYTICS_EXPECT_COMPILED=1 (``make test-compiled``) every hot module compiled. A
-    compiled module left in a source tree would be imported in place of its edited source."""
+    LAMBDALYTICS_EXPECT_COMPILED=1 (``make test-compiled``) every hot module compiled and every
+    native module built. A compiled module left in a source tree would be imported in place of
+    its edited source."""
     compiled = compiled_modules()
     if os.environ.get("LAMBDALYTICS_EXPECT_COMPILED") == "1":
-        missing = sorted(set(HOT_MODULES) - set(compiled))
+        missing = sorted(set(BUILT_MODULES) - set(compiled))
         if missing:
             pytest.exit(f"LAMBDALYTICS_EXPECT_COMPILED=1, but these run from source: {missing}",
                         returncode=4)

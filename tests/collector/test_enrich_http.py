@@ -200,7 +200,7 @@ def test_the_start_up_line_says_which_build_runs(settings: CollectorSettings,
     (started,) = [r for r in caplog.records if r.getMessage() == "collector started"]
     build = started.__dict__["hot_path"]
     assert build == compiled.describe()
-    assert build.startswith(("interpreted", "compiled with mypyc"))  # never a partial build
+    assert build.startswith(("interpreted", "compiled ("))  # never a partial build
     assert not [r for r in caplog.records if "partly compiled" in r.getMessage()]
 
 

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from collector import collect, ua
+from collector import ua
 from lambdalytics import hit as hitmod
 from lambdalytics.hit import HIT_TYPES, Hit, Item, Promotion
 
@@ -735,7 +735,7 @@ def test_parse_never_raises_on_any_pairs(pairs: list[tuple[str, str]]) -> None:
 @example(b"v=1&tid=UA-1-1&a=\xff")
 @example(b"%ff=%fe&=&&==&cd1=%&pr1qt=%2d1")
 def test_parse_never_raises_on_any_bytes(data: bytes) -> None:
-    ua.parse(collect._pairs(data))  # the handler's own pair parsing
+    ua.parse(ua.payload_pairs(data))  # the handler's own pair parsing
 
 
 # Hits that are mostly valid: a real hit type with its required parameters, then random
