@@ -261,7 +261,9 @@ def parse_payload(payload: bytes) -> ParsedHit:
         scanned = _SCAN(payload)
         if scanned is not None:
             fields, version, tracking_id, hit_type, nonce, queue_ms, uip, ua, aip, rest = scanned
-            h = ParsedHit(fields, [], tracking_id, hit_type, nonce, queue_ms, uip, ua, aip)
+            h = ParsedHit(fields=fields, tracking_id=tracking_id, hit_type=hit_type, nonce=nonce,
+                          queue_time_ms=queue_ms, ip_override=uip, ua_override=ua,
+                          anonymize_ip=aip)
             items: dict[tuple[str, int, int], dict[str, Any]] = {}
             promos: dict[int, dict[str, Any]] = {}
             if rest is not None:
