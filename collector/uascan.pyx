@@ -179,6 +179,15 @@ cdef inline bint _digits(const char *s, Py_ssize_t n) noexcept:
     return n > 0
 
 
+cdef inline long long _number(const char *s, Py_ssize_t n) noexcept:
+    """The value of ``n`` ASCII digits (at most 18: no overflow)."""
+    cdef long long value = 0
+    cdef Py_ssize_t i
+    for i in range(n):
+        value = value * 10 + (s[i] - c'0')
+    return value
+
+
 cdef bint _is_number(const char *s, Py_ssize_t n) noexcept:
     """``^-?[0-9]{1,15}(?:\\.[0-9]{1,15})?\\Z`` (collector.ua's number)."""
     cdef Py_ssize_t i = 0, start
@@ -203,15 +212,11 @@ cdef bint _is_number(const char *s, Py_ssize_t n) noexcept:
 cdef int _index(const char *s, Py_ssize_t n) noexcept:
     """An index's digits as collector.ua._index reads them; 201 when over nine digits."""
     cdef Py_ssize_t i = 0
-    cdef int value = 0
     while i < n - 1 and s[i] == c'0':
         i += 1
     if n - i > 9:
         return 201
-    while i < n:
-        value = value * 10 + (s[i] - c'0')
-        i += 1
-    return value
+    return <int>_number(s + i, n - i)
 
 
 def scan(bytes payload):
@@ -348,9 +353,7 @@ def scan(bytes payload):
                 continue
             if n > 18 or not _digits(value, n):
                 return None
-            number = 0
-            for i in range(n):
-                number = number * 10 + (value[i] - c'0')
+            number = _number(value, n)
             PyDict_SetItem(fields, <object>entry.field, PyLong_FromUnsignedLongLong(number))
         elif kind == K_BOOL:
             if n == 0:
@@ -380,9 +383,7 @@ def scan(bytes payload):
             elif kind == C_QT:
                 if not _digits(value, n) or n > 10:
                     return None
-                number = 0
-                for i in range(n):
-                    number = number * 10 + (value[i] - c'0')
+                number = _number(value, n)
                 if number > _max_queue_ms:
                     return None
                 queue_ms = number
