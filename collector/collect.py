@@ -25,6 +25,7 @@ from collector.ingest import (
     BOT_FLAGGED,
     INVALID_HIT,
     TOO_LARGE,
+    Enriching,
     Ingest,
 )
 from collector.policy import DEFAULT_PRECISION, DISALLOWED_HOSTNAME, Policy, hostname_problem
@@ -132,19 +133,22 @@ async def handle(ingest: Ingest, request: RawRequest) -> Response:
         if limited and (wait := ingest.admit(PROTOCOL, [(p.tracking_id, pid, pol.rate_limit)
                                                        for _, p, pid, pol in passed])):
             return _rate_limited(request, wait)
-        for payload, parsed, pid, policy in passed:
-            fields = _fields(parsed, payload, request, pid)
-            found = ingest.enricher.apply(fields, request, ip_override=parsed.ip_override,
-                                          ua_override=parsed.ua_override,
-                                          anonymize=parsed.anonymize_ip,
-                                          precision=policy.precision,
-                                          filter_bots=policy.filter_bots)
-            if found.filter_reason is not None:
-                ingest.filtered(PROTOCOL, pid, parsed.tracking_id, found.filter_reason)
-                continue
-            if found.bot_reason is not None:
-                ingest.counters.add(pid, parsed.tracking_id, BOT_FLAGGED)
-            futures.append(ingest.submit(fields))
+        if passed:
+            hits = [Enriching(_fields(parsed, payload, request, pid),
+                              ip_override=parsed.ip_override, ua_override=parsed.ua_override,
+                              anonymize=parsed.anonymize_ip, precision=policy.precision,
+                              filter_bots=policy.filter_bots)
+                    for payload, parsed, pid, policy in passed]
+            await ingest.enrich(request, hits)
+            for hit, (_, parsed, pid, _) in zip(hits, passed, strict=True):
+                found = hit.found
+                assert found is not None
+                if found.filter_reason is not None:
+                    ingest.filtered(PROTOCOL, pid, parsed.tracking_id, found.filter_reason)
+                    continue
+                if found.bot_reason is not None:
+                    ingest.counters.add(pid, parsed.tracking_id, BOT_FLAGGED)
+                futures.append(ingest.submit(hit.fields))
     except Unavailable as exc:
         # hits queued before the refusal still go to Kinesis; the client will retry the
         # request, and their deterministic ids (z) let the archiver drop the copies

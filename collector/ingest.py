@@ -1,5 +1,5 @@
-"""Protocol-independent tail of every hit: property check and policy, rate limit, canonical
-Hit, sink, counting."""
+"""Protocol-independent tail of every hit: property check and policy, rate limit, enrichment
+in turns, canonical Hit, sink, counting."""
 
 from __future__ import annotations
 
@@ -15,8 +15,11 @@ from lambdalytics import hit as hitmod
 
 if TYPE_CHECKING:
     from collector.enrich import Enrichment
+    from collector.enrich import Verdict as Found
     from collector.filtered import FilteredCounters
+    from collector.http import RawRequest
     from collector.metrics import Metrics
+    from collector.policy import Precision
     from collector.properties import PropertyCache
     from collector.sink import GroupCommitSink
     from lambdalytics.properties import Property
@@ -42,6 +45,22 @@ class Verdict:
 _UNKNOWN = Verdict(None, UNKNOWN_PROPERTY)
 
 
+class Enriching:
+    """One hit waiting for its enrichment (:meth:`Ingest.enrich`): its fields (enriched in
+    place) and the hit's own inputs besides its request; ``found`` is set once it ran."""
+
+    def __init__(self, fields: dict[str, Any], *, ip_override: str | None,
+                 ua_override: str | None, anonymize: bool, precision: Precision,
+                 filter_bots: bool | None) -> None:
+        self.fields = fields
+        self.ip_override = ip_override
+        self.ua_override = ua_override
+        self.anonymize = anonymize
+        self.precision = precision
+        self.filter_bots = filter_bots
+        self.found: Found | None = None
+
+
 class Ingest:
     def __init__(self, sink: GroupCommitSink, properties: PropertyCache,
                  counters: FilteredCounters, metrics: Metrics, enricher: Enrichment,
@@ -55,6 +74,8 @@ class Ingest:
         # property id → the verdict for the Property object cached now (a new object, after
         # the cache refreshed, gets a new verdict: its policy may have changed)
         self._verdicts: dict[str, Verdict] = {}
+        # the requests whose hits wait for this loop turn's enrichment (see enrich)
+        self._turn: list[tuple[RawRequest, list[Enriching], asyncio.Future[None]]] = []
 
     async def check(self, tracking_id: str) -> Verdict:
         """Raises PropertiesUnavailable when the table is down and nothing is cached."""
@@ -102,6 +123,36 @@ class Ingest:
 
     def refused(self, protocol: str, reason: str, n: int = 1) -> None:
         self.metrics.hits_refused.labels(protocol, reason).inc(n)
+
+    def enrich(self, request: RawRequest, hits: list[Enriching]) -> asyncio.Future[None]:
+        """Enrich a request's hits together with every other request's that asks in the same
+        turn of the event loop; the future resolves (or raises what enrichment raised) once
+        they are done. Back to back, the uncached work keeps the CPU caches it needs: an
+        uncached user agent took 48-68 µs parsed right after another and 140-220 µs with a
+        few requests' work between (ua-parser's automata, the GeoIP tree and the enricher's
+        code are evicted); docs/benchmarks.md "Enrichment in turns"."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._turn.append((request, hits, done))
+        if len(self._turn) == 1:  # the turn's first: its enrichment runs after the others ask
+            loop.call_soon(self._enrich_turn)
+        return done
+
+    def _enrich_turn(self) -> None:
+        turn, self._turn = self._turn, []
+        apply = self.enricher.apply
+        for request, hits, done in turn:
+            try:
+                for hit in hits:
+                    hit.found = apply(hit.fields, request, ip_override=hit.ip_override,
+                                      ua_override=hit.ua_override, anonymize=hit.anonymize,
+                                      precision=hit.precision, filter_bots=hit.filter_bots)
+            except Exception as exc:  # that request fails (its handler raises it), not the turn
+                if not done.done():
+                    done.set_exception(exc)
+                continue
+            if not done.done():  # cancelled: its request has gone
+                done.set_result(None)
 
     def submit(self, fields: dict[str, Any]) -> asyncio.Future[None]:
         """Queue one hit; the future resolves once it is in Kinesis. Raises Overloaded."""
