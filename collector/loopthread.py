@@ -65,10 +65,15 @@ class LoopThread:
 
     async def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """``await coro`` on the thread's loop; cancelling this cancels it there."""
+        return await self.submit(coro)
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+        """:meth:`run`, started before this returns: ``coro`` is on the thread's loop already
+        when the caller gets the future to await (which must run on an event loop)."""
         if self._stopping or not self._thread.is_alive():
             coro.close()
             raise LoopThreadStopped(f"the {self.name} loop thread is not running")
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Cancel whatever still runs there, stop the loop and join the thread."""

@@ -20,7 +20,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -65,15 +65,17 @@ class SinkLimits:
 
 
 class BatchWriter(Protocol):
-    """Writes one batch; returns the indices of entries that failed and may be retried."""
+    """Writes one batch; what it returns, awaited, gives the indices of entries that failed
+    and may be retried. A writer may start the call before it returns (KinesisWriter over
+    CallsOnThread does): the sink calls it at the moment the call should start."""
 
-    async def write(self, records: Sequence[tuple[bytes, str]]) -> list[int]: ...
+    def write(self, records: Sequence[tuple[bytes, str]]) -> Awaitable[list[int]]: ...
 
 
 class PutRecordsClient(Protocol):
     """The one Kinesis call the writer uses (the real aiobotocore client satisfies it)."""
 
-    async def put_records(self, *, Records: Any, StreamName: str) -> Any: ...
+    def put_records(self, *, Records: Any, StreamName: str) -> Awaitable[Any]: ...
 
 
 class KinesisWriter:
@@ -83,12 +85,21 @@ class KinesisWriter:
         self._client = client
         self._stream = stream
 
-    async def write(self, records: Sequence[tuple[bytes, str]]) -> list[int]:
+    def write(self, records: Sequence[tuple[bytes, str]]) -> Awaitable[list[int]]:
+        """The PutRecords call, started now if the client starts calls when asked
+        (CallsOnThread); its answer comes from awaiting what this returns."""
         try:
-            resp = await self._client.put_records(
+            call = self._client.put_records(
                 StreamName=self._stream,
                 Records=[{"Data": data, "PartitionKey": key} for data, key in records],
             )
+        except Exception as exc:  # e.g. the Kinesis thread has stopped: raised where awaited
+            return _raise(exc)
+        return self._answer(call)
+
+    async def _answer(self, call: Awaitable[Any]) -> list[int]:
+        try:
+            resp = await call
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -112,9 +123,20 @@ class CallsOnThread:
         self._client = client
         self._loop_thread = thread  # not "_thread": mypyc's C field "__thread" is a C keyword
 
-    async def put_records(self, *, Records: Any, StreamName: str) -> Any:
-        return await self._loop_thread.run(
-            self._client.put_records(Records=Records, StreamName=StreamName))
+    def put_records(self, *, Records: Any, StreamName: str) -> asyncio.Future[Any]:
+        """The call, already on its way on the thread's loop when this returns: a call that
+        is passed on (GroupCommitSink._pass_on) starts without waiting for a turn of the
+        collector's loop."""
+        return self._loop_thread.submit(_awaited(
+            self._client.put_records(Records=Records, StreamName=StreamName)))
+
+
+async def _awaited(call: Awaitable[Any]) -> Any:
+    return await call
+
+
+async def _raise(exc: Exception) -> list[int]:
+    raise exc
 
 
 class NullWriter:
@@ -234,8 +256,16 @@ class GroupCommitSink:
             self._start(self._take())
 
     def _start(self, batch: list[_Entry]) -> None:
-        """A call for ``batch`` on a slot its caller holds (and hands to the call)."""
-        task = asyncio.create_task(self._send(batch))
+        """A call for ``batch`` on a slot its caller holds (and hands to the call), asked of
+        the writer now (a writer that can starts it now; the task only waits for it)."""
+        entries = [e for e in batch if not e.future.cancelled()]
+        call: Awaitable[list[int]] | None = None
+        if entries:
+            try:
+                call = self._writer.write([(e.data, e.key) for e in entries])
+            except Exception as exc:  # the task fails the batch, as if the call had raised
+                call = _raise(exc)
+        task = asyncio.create_task(self._send(batch, entries, call, time.monotonic()))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
@@ -266,10 +296,11 @@ class GroupCommitSink:
             batch.append(entry)
         return batch
 
-    async def _send(self, batch: list[_Entry]) -> None:
+    async def _send(self, batch: list[_Entry], entries: list[_Entry],
+                    call: Awaitable[list[int]] | None, started: float) -> None:
         slot = _Slot()  # the one its starter acquired
         try:
-            await self._send_with_retries(batch, slot)
+            await self._send_with_retries(entries, slot, call, started)
         except Exception as exc:  # never leave a request waiting on a future forever
             log.exception("group commit send failed unexpectedly")
             _fail([e for e in batch if not e.future.done()],
@@ -279,26 +310,30 @@ class GroupCommitSink:
             if slot.held:
                 self._slots.release()
 
-    async def _send_with_retries(self, batch: list[_Entry], slot: _Slot) -> None:
+    async def _send_with_retries(self, entries: list[_Entry], slot: _Slot,
+                                 call: Awaitable[list[int]] | None, started: float) -> None:
+        """``call``: the first attempt, asked of the writer when the batch was taken."""
         limits = self.limits
         metrics = self._metrics
-        entries = [e for e in batch if not e.future.cancelled()]
         attempt = 0
         while entries:
-            if not slot.held:  # passed on after the last attempt: a retry waits for one
-                self._retrying += 1
-                try:
-                    await self._slots.acquire()
-                finally:
-                    self._retrying -= 1
-                slot.held = True
-            started = time.monotonic()
+            if call is None:
+                if not slot.held:  # passed on after the last attempt: a retry waits for one
+                    self._retrying += 1
+                    try:
+                        await self._slots.acquire()
+                    finally:
+                        self._retrying -= 1
+                    slot.held = True
+                started = time.monotonic()
+                call = self._writer.write([(e.data, e.key) for e in entries])
             error: WriteError | None = None
             try:
-                failed = await self._writer.write([(e.data, e.key) for e in entries])
+                failed = await call
             except WriteError as exc:
                 error = exc
                 failed = list(range(len(entries)))
+            call = None
             if metrics is not None:
                 metrics.observe_put(len(entries), time.monotonic() - started, len(failed))
             self._pass_on(slot)

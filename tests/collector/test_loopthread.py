@@ -110,3 +110,14 @@ async def test_an_exception_in_the_block_reaches_the_manager_there(thread: LoopT
         async with entered_on(thread, opened()):
             raise ValueError("inside")
     assert len(got) == 1
+
+
+async def test_submit_starts_the_coroutine_before_the_caller_awaits(thread: LoopThread) -> None:
+    started, cancelled = threading.Event(), threading.Event()
+    call = thread.submit(sleeps(started, cancelled))
+    # blocking this loop: nothing here runs until the coroutine has started there
+    assert started.wait(5)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert await asyncio.to_thread(cancelled.wait, 5)

@@ -1,7 +1,9 @@
 """The group-commit sink's scheduling, with a writer that records what the sink asks of it:
 a returning call hands its slot to the records that waited (the next call starts before the
 returned batch's requests are answered), never more calls in flight than the limit, every
-record written, and a retry is not starved by the hand-offs. (Correctness against Kinesis
+record written, and a retry is not starved by the hand-offs. A writer is asked for a call at the moment it
+should start (KinesisWriter over the Kinesis thread starts it then), and one that raises
+when asked fails that batch only. (Correctness against Kinesis
 itself — partial failures, throttling, the budget, shutdown — is tested over HTTP against
 moto in test_sink_faults.py.)"""
 
@@ -9,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from typing import Any
 
 import pytest
 
-from collector.sink import GroupCommitSink, SinkLimits
+from collector.errors import SinkUnavailable
+from collector.loopthread import LoopThreadStopped
+from collector.sink import GroupCommitSink, KinesisWriter, SinkLimits
 
 
 class RecordingWriter:
@@ -125,3 +130,78 @@ def test_a_retry_gets_the_next_slot_under_continuous_traffic() -> None:
     # the call after the failed one was already on its way; the retry comes at most one
     # call later (the batcher may have queued for the slot first), not after the traffic
     assert retry <= 3, [len(b) for b in writer.batches[:6]]
+
+
+class AskedWriter:
+    """Notes which task asked for each call and which task waits for its answer; each call
+    takes ``delay`` seconds from the moment it is awaited."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.asked_by: list[asyncio.Task[Any] | None] = []
+        self.awaited_by: list[asyncio.Task[Any] | None] = []
+
+    def write(self, records: Sequence[tuple[bytes, str]]) -> Awaitable[list[int]]:
+        self.asked_by.append(asyncio.current_task())
+        return self._answer()
+
+    async def _answer(self) -> list[int]:
+        self.awaited_by.append(asyncio.current_task())
+        await asyncio.sleep(self.delay)
+        return []
+
+
+def test_a_returning_call_asks_for_the_next_itself_without_a_turn_of_the_loop() -> None:
+    writer = AskedWriter(delay=0.02)
+
+    async def go() -> None:
+        sink = GroupCommitSink(writer, SinkLimits(max_in_flight=1, linger=0.001))
+        await sink.start()
+        first = sink.put(b"a", "a")
+        await asyncio.sleep(0.005)  # call 0 in flight
+        second = sink.put(b"b", "b")
+        await asyncio.gather(first, second)
+        await sink.close()
+
+    asyncio.run(go())
+    assert len(writer.asked_by) == 2
+    # call 1 was asked for by the task that waited for call 0, when that answer came: not by
+    # a task of its own, which would first wait for a turn of the loop (with the Kinesis
+    # thread, a loop's turn of hit requests: docs/benchmarks.md "Calls passed on at once")
+    assert writer.asked_by[1] is writer.awaited_by[0]
+    assert writer.awaited_by[1] is not writer.awaited_by[0]
+
+
+class StoppedOnce:
+    """A PutRecords client whose first call raises when asked (the Kinesis thread has
+    stopped), the next ones answer."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.written: list[bytes] = []
+
+    def put_records(self, *, Records: Any, StreamName: str) -> Awaitable[Any]:
+        self.calls += 1
+        if self.calls == 1:
+            raise LoopThreadStopped("the kinesis loop thread is not running")
+        self.written += [r["Data"] for r in Records]
+        return self._answer(len(Records))
+
+    async def _answer(self, n: int) -> Any:
+        await asyncio.sleep(0)
+        return {"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1"}] * n}
+
+
+def test_a_writer_that_raises_when_asked_fails_that_batch_and_the_sink_goes_on() -> None:
+    client = StoppedOnce()
+
+    async def go() -> None:
+        sink = GroupCommitSink(KinesisWriter(client, "stream"), SinkLimits(max_in_flight=1))
+        await sink.start()
+        with pytest.raises(SinkUnavailable, match="not running"):
+            await sink.put(b"lost", "k")
+        await sink.put(b"kept", "k")
+        await sink.close()
+
+    asyncio.run(go())
+    assert client.written == [b"kept"]
