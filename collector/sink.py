@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -66,10 +67,12 @@ class SinkLimits:
 
 class BatchWriter(Protocol):
     """Writes one batch; what it returns, awaited, gives the indices of entries that failed
-    and may be retried. A writer may start the call before it returns (KinesisWriter over
-    CallsOnThread does): the sink calls it at the moment the call should start."""
+    and may be retried. A writer may start the call before it returns, and call
+    ``returned`` on the sink's loop as soon as the answer is in, before its awaiter resumes
+    (KinesisWriter over CallsOnThread does both); one that does neither works as well."""
 
-    def write(self, records: Sequence[tuple[bytes, str]]) -> Awaitable[list[int]]: ...
+    def write(self, records: Sequence[tuple[bytes, str]],
+              returned: Callable[[], object] | None = None) -> Awaitable[list[int]]: ...
 
 
 class PutRecordsClient(Protocol):
@@ -85,14 +88,20 @@ class KinesisWriter:
         self._client = client
         self._stream = stream
 
-    def write(self, records: Sequence[tuple[bytes, str]]) -> Awaitable[list[int]]:
+    def write(self, records: Sequence[tuple[bytes, str]],
+              returned: Callable[[], object] | None = None) -> Awaitable[list[int]]:
         """The PutRecords call, started now if the client starts calls when asked
-        (CallsOnThread); its answer comes from awaiting what this returns."""
+        (CallsOnThread, which also calls ``returned``); its answer comes from awaiting what
+        this returns."""
+        entries = [{"Data": data, "PartitionKey": key} for data, key in records]
+        client = self._client
+        call: Awaitable[Any]
         try:
-            call = self._client.put_records(
-                StreamName=self._stream,
-                Records=[{"Data": data, "PartitionKey": key} for data, key in records],
-            )
+            if isinstance(client, CallsOnThread):
+                call = client.put_records(StreamName=self._stream, Records=entries,
+                                          returned=returned)
+            else:
+                call = client.put_records(StreamName=self._stream, Records=entries)
         except Exception as exc:  # e.g. the Kinesis thread has stopped: raised where awaited
             return _raise(exc)
         return self._answer(call)
@@ -123,12 +132,14 @@ class CallsOnThread:
         self._client = client
         self._loop_thread = thread  # not "_thread": mypyc's C field "__thread" is a C keyword
 
-    def put_records(self, *, Records: Any, StreamName: str) -> asyncio.Future[Any]:
-        """The call, already on its way on the thread's loop when this returns: a call that
-        is passed on (GroupCommitSink._pass_on) starts without waiting for a turn of the
-        collector's loop."""
+    def put_records(self, *, Records: Any, StreamName: str,
+                    returned: Callable[[], object] | None = None) -> asyncio.Future[Any]:
+        """The call, already on its way on the thread's loop when this returns; ``returned``
+        runs on the collector's loop once the call has ended there, a turn of the loop
+        before the future's awaiter resumes (LoopThread.submit): so a call passed on
+        (GroupCommitSink._pass_on) starts without waiting for turns of the collector's loop."""
         return self._loop_thread.submit(_awaited(
-            self._client.put_records(Records=Records, StreamName=StreamName)))
+            self._client.put_records(Records=Records, StreamName=StreamName)), returned)
 
 
 async def _awaited(call: Awaitable[Any]) -> Any:
@@ -142,7 +153,8 @@ async def _raise(exc: Exception) -> list[int]:
 class NullWriter:
     """Takes every batch after one trip through the event loop (benchmarks, dry runs)."""
 
-    async def write(self, records: Sequence[tuple[bytes, str]]) -> list[int]:
+    async def write(self, records: Sequence[tuple[bytes, str]],
+                    returned: Callable[[], object] | None = None) -> list[int]:
         await asyncio.sleep(0)
         return []
 
@@ -258,16 +270,27 @@ class GroupCommitSink:
     def _start(self, batch: list[_Entry]) -> None:
         """A call for ``batch`` on a slot its caller holds (and hands to the call), asked of
         the writer now (a writer that can starts it now; the task only waits for it)."""
+        slot = _Slot()  # the one the caller holds
         entries = [e for e in batch if not e.future.cancelled()]
-        call: Awaitable[list[int]] | None = None
-        if entries:
-            try:
-                call = self._writer.write([(e.data, e.key) for e in entries])
-            except Exception as exc:  # the task fails the batch, as if the call had raised
-                call = _raise(exc)
-        task = asyncio.create_task(self._send(batch, entries, call, time.monotonic()))
+        call = self._ask(entries, slot) if entries else None
+        task = asyncio.create_task(self._send(batch, entries, slot, call, time.monotonic()))
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
+
+    def _ask(self, entries: list[_Entry], slot: _Slot) -> Awaitable[list[int]]:
+        """The writer's call for ``entries``, which (as soon as its answer is in, if the
+        writer can tell) passes ``slot`` on."""
+        try:
+            return self._writer.write([(e.data, e.key) for e in entries],
+                                      functools.partial(self._returned, slot))
+        except Exception as exc:  # the task fails the batch, as if the call had raised
+            return _raise(exc)
+
+    def _returned(self, slot: _Slot) -> None:
+        """The writer's early word that a call's answer is in: the next call need not wait
+        for the returned call's task to resume (a turn of the loop later)."""
+        if slot.held:
+            self._pass_on(slot)
 
     def _pass_on(self, slot: _Slot) -> None:
         """A call has returned: its slot goes straight to the records that waited for it
@@ -296,9 +319,8 @@ class GroupCommitSink:
             batch.append(entry)
         return batch
 
-    async def _send(self, batch: list[_Entry], entries: list[_Entry],
+    async def _send(self, batch: list[_Entry], entries: list[_Entry], slot: _Slot,
                     call: Awaitable[list[int]] | None, started: float) -> None:
-        slot = _Slot()  # the one its starter acquired
         try:
             await self._send_with_retries(entries, slot, call, started)
         except Exception as exc:  # never leave a request waiting on a future forever
@@ -326,7 +348,7 @@ class GroupCommitSink:
                         self._retrying -= 1
                     slot.held = True
                 started = time.monotonic()
-                call = self._writer.write([(e.data, e.key) for e in entries])
+                call = self._ask(entries, slot)
             error: WriteError | None = None
             try:
                 failed = await call
@@ -336,7 +358,8 @@ class GroupCommitSink:
             call = None
             if metrics is not None:
                 metrics.observe_put(len(entries), time.monotonic() - started, len(failed))
-            self._pass_on(slot)
+            if slot.held:  # not passed on yet (the writer gave no early word)
+                self._pass_on(slot)
             failed_set = set(failed)
             for i, entry in enumerate(entries):
                 if i not in failed_set and not entry.future.done():

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
 
 from collector.errors import SinkUnavailable
-from collector.loopthread import LoopThreadStopped
-from collector.sink import GroupCommitSink, KinesisWriter, SinkLimits
+from collector.loopthread import LoopThread, LoopThreadStopped
+from collector.sink import CallsOnThread, GroupCommitSink, KinesisWriter, SinkLimits
 
 
 class RecordingWriter:
@@ -35,7 +35,8 @@ class RecordingWriter:
         self.written: list[bytes] = []
         self.batches: list[list[bytes]] = []
 
-    async def write(self, records: Sequence[tuple[bytes, str]]) -> list[int]:
+    async def write(self, records: Sequence[tuple[bytes, str]],
+                    returned: Callable[[], object] | None = None) -> list[int]:
         call = self.calls
         self.calls += 1
         self.in_flight += 1
@@ -141,7 +142,8 @@ class AskedWriter:
         self.asked_by: list[asyncio.Task[Any] | None] = []
         self.awaited_by: list[asyncio.Task[Any] | None] = []
 
-    def write(self, records: Sequence[tuple[bytes, str]]) -> Awaitable[list[int]]:
+    def write(self, records: Sequence[tuple[bytes, str]],
+              returned: Callable[[], object] | None = None) -> Awaitable[list[int]]:
         self.asked_by.append(asyncio.current_task())
         return self._answer()
 
@@ -205,3 +207,45 @@ def test_a_writer_that_raises_when_asked_fails_that_batch_and_the_sink_goes_on()
 
     asyncio.run(go())
     assert client.written == [b"kept"]
+
+
+class OnTheThread:
+    """A PutRecords client whose calls take 20 ms on the thread they run on; notes which task
+    of the collector's loop asked for each (CallsOnThread asks there)."""
+
+    def __init__(self) -> None:
+        self.asked_by: list[asyncio.Task[Any] | None] = []
+        self.written: list[bytes] = []
+
+    def put_records(self, *, Records: Any, StreamName: str) -> Awaitable[Any]:
+        self.asked_by.append(asyncio.current_task())
+        return self._call(Records)
+
+    async def _call(self, records: list[dict[str, Any]]) -> Any:
+        await asyncio.sleep(0.02)
+        self.written += [r["Data"] for r in records]
+        return {"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1"}] * len(records)}
+
+
+def test_over_the_kinesis_thread_the_next_call_starts_when_the_answer_is_in() -> None:
+    client = OnTheThread()
+
+    async def go() -> None:
+        thread = LoopThread("kinesis-test")
+        thread.start()
+        writer = KinesisWriter(CallsOnThread(client, thread), "stream")
+        sink = GroupCommitSink(writer, SinkLimits(max_in_flight=1, linger=0.001))
+        await sink.start()
+        first = sink.put(b"a", "a")
+        await asyncio.sleep(0.005)  # call 0 on the thread
+        second = sink.put(b"b", "b")
+        await asyncio.gather(first, second)
+        await sink.close()
+        await thread.stop()
+
+    asyncio.run(go())
+    assert client.written == [b"a", b"b"]
+    # call 0 was asked by the sink's batcher; call 1 by the word that call 0's answer was
+    # in (LoopThread.submit's ``returned``): a plain callback, before any task resumed
+    assert client.asked_by[0] is not None
+    assert client.asked_by[1] is None
