@@ -130,7 +130,8 @@ class Ingest:
         they are done. Back to back, the uncached work keeps the CPU caches it needs: an
         uncached user agent took 48-68 µs parsed right after another and 140-220 µs with a
         few requests' work between (ua-parser's automata, the GeoIP tree and the enricher's
-        code are evicted); docs/benchmarks.md "Enrichment in turns"."""
+        code are evicted). docs/benchmarks.md, "Enrichment in turns, and PutRecords calls
+        passed on at once"."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._turn.append((request, hits, done))

@@ -169,7 +169,8 @@ def test_a_returning_call_asks_for_the_next_itself_without_a_turn_of_the_loop() 
     assert len(writer.asked_by) == 2
     # call 1 was asked for by the task that waited for call 0, when that answer came: not by
     # a task of its own, which would first wait for a turn of the loop (with the Kinesis
-    # thread, a loop's turn of hit requests: docs/benchmarks.md "Calls passed on at once")
+    # thread, a loop's turn of hit requests: docs/benchmarks.md, "Enrichment in turns, and
+    # PutRecords calls passed on at once")
     assert writer.asked_by[1] is writer.awaited_by[0]
     assert writer.awaited_by[1] is not writer.awaited_by[0]
 
