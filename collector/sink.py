@@ -287,8 +287,9 @@ class GroupCommitSink:
             return _raise(exc)
 
     def _returned(self, slot: _Slot) -> None:
-        """The writer's early word that a call's answer is in: the next call need not wait
-        for the returned call's task to resume (a turn of the loop later)."""
+        """A call's answer is in: the writer's early word (the next call need not wait for
+        the returned call's task to resume, a turn of the loop later), or the awaited answer
+        when the writer gave none. The slot is passed on once."""
         if slot.held:
             self._pass_on(slot)
 
@@ -358,8 +359,7 @@ class GroupCommitSink:
             call = None
             if metrics is not None:
                 metrics.observe_put(len(entries), time.monotonic() - started, len(failed))
-            if slot.held:  # not passed on yet (the writer gave no early word)
-                self._pass_on(slot)
+            self._returned(slot)
             failed_set = set(failed)
             for i, entry in enumerate(entries):
                 if i not in failed_set and not entry.future.done():
