@@ -7,18 +7,23 @@ requests beside it are not."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
 
 from collector.app import Overrides
 from collector.enrich import Verdict
+from collector.filtered import FilteredCounters
 from collector.http import RawRequest
 from collector.ingest import Enriching, Ingest
+from collector.metrics import Metrics
 from collector.policy import DEFAULT_PRECISION
+from collector.properties import PropertyCache
 from collector.settings import CollectorSettings
+from collector.sink import GroupCommitSink, NullWriter
 from lambdalytics.hit import Hit
+from lambdalytics.properties import Property
 from tests.support import UA_TID, create_stack, read_records, running_collector
 
 FOUND = Verdict()
@@ -44,10 +49,17 @@ class Recording:
         return FOUND
 
 
+class NoProperties:
+    async def lookup(self, tracking_id: str) -> Property | None:
+        return None
+
+
 def ingest_with(enricher: Recording) -> Ingest:
-    # enrich() uses the enricher and the loop only; the rest is never reached here
-    unused = cast(Any, None)
-    return Ingest(unused, unused, unused, unused, enricher)
+    """An ingest whose enrich() is all these tests use (its other parts are real, and idle:
+    a compiled build checks their types)."""
+    sink = GroupCommitSink(NullWriter())
+    return Ingest(sink, PropertyCache(NoProperties()), FilteredCounters(sink), Metrics(),
+                  enricher)
 
 
 def request(user_agent: str = "test") -> RawRequest:
