@@ -175,6 +175,11 @@ def test_a_returning_call_asks_for_the_next_itself_without_a_turn_of_the_loop() 
     assert writer.awaited_by[1] is not writer.awaited_by[0]
 
 
+def accepted(n: int) -> dict[str, Any]:
+    """Kinesis's answer to a PutRecords call that took all its ``n`` records."""
+    return {"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1"}] * n}
+
+
 class StoppedOnce:
     """A PutRecords client whose first call raises when asked (the Kinesis thread has
     stopped), the next ones answer."""
@@ -192,7 +197,7 @@ class StoppedOnce:
 
     async def _answer(self, n: int) -> Any:
         await asyncio.sleep(0)
-        return {"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1"}] * n}
+        return accepted(n)
 
 
 def test_a_writer_that_raises_when_asked_fails_that_batch_and_the_sink_goes_on() -> None:
@@ -225,7 +230,7 @@ class OnTheThread:
     async def _call(self, records: list[dict[str, Any]]) -> Any:
         await asyncio.sleep(0.02)
         self.written += [r["Data"] for r in records]
-        return {"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1"}] * len(records)}
+        return accepted(len(records))
 
 
 def test_over_the_kinesis_thread_the_next_call_starts_when_the_answer_is_in() -> None:
