@@ -123,7 +123,8 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
             # with a session of its own: a session's clients share its credentials, whose
             # refresh lock (an asyncio.Lock) must not serve two event loops on two threads
             kinesis_session = aws.session()
-            thread = LoopThread("kinesis")
+            thread = LoopThread("kinesis",
+                                switch_interval=settings.kinesis_switch_interval_ms / 1000)
             thread.start()
             stack.push_async_callback(thread.stop)  # after the client is closed, below
         # no SDK retries: the sink retries only the failed entries, within its own budget

@@ -7,8 +7,11 @@ is ready. With one call in flight (moto) the next call reached the wire only aft
 requests the last batch released had all been answered and the next ones parsed, so Kinesis
 and the collector took turns instead of working at the same time (docs/benchmarks.md, "The
 Kinesis client on a thread of its own"). On this thread the client's steps wait only for the
-GIL, which a busy loop gives up at least every switch interval (5 ms): the next call is on
-the wire while the collector answers the last batch's requests.
+GIL, which a busy loop gives up at least every switch interval: the next call is on the wire
+while the collector answers the last batch's requests. Python's interval is 5 ms, and a call
+waits for the GIL several times (its request written, its answer read and parsed), so a
+thread started with ``switch_interval`` sets a shorter one for as long as it runs
+(``kinesis_switch_interval_ms``, 1 ms: docs/benchmarks.md, "The GIL's switch interval").
 
 :class:`LoopThread` runs the loop; :meth:`LoopThread.run` awaits a coroutine on it from the
 collector's loop (cancelling the caller cancels it there); :func:`entered_on` enters an async
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 from collections.abc import Callable, Coroutine
 from contextlib import AbstractAsyncContextManager
@@ -43,17 +47,50 @@ class LoopThreadStopped(RuntimeError):
     pass
 
 
-class LoopThread:
-    """A daemon thread running an event loop until :meth:`stop`."""
+class _SwitchInterval:
+    """The interpreter's switch interval, shared by the threads that ask for one: the
+    shortest asked while any runs, the interpreter's own once none does."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._asked: list[float] = []
+        self._before = sys.getswitchinterval()
+
+    def ask(self, seconds: float) -> None:
+        with self._lock:
+            if not self._asked:
+                self._before = sys.getswitchinterval()
+            self._asked.append(seconds)
+            sys.setswitchinterval(min(self._asked))
+
+    def release(self, seconds: float) -> None:
+        with self._lock:
+            self._asked.remove(seconds)
+            sys.setswitchinterval(min(self._asked) if self._asked else self._before)
+
+
+_SWITCH = _SwitchInterval()
+
+
+class LoopThread:
+    """A daemon thread running an event loop until :meth:`stop`; with ``switch_interval``
+    (seconds), the interpreter's switch interval is at most that while it runs."""
+
+    def __init__(self, name: str, *, switch_interval: float | None = None) -> None:
+        if switch_interval is not None and not switch_interval > 0:
+            raise ValueError(f"switch_interval must be over 0 s, not {switch_interval}")
         self.name = name
         self.loop = _new_loop()
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._stopping = False
+        self._switch_interval = switch_interval
+        self._switch_asked: float | None = None  # what this thread asked, until it stops
 
     def start(self) -> None:
         self._thread.start()
+        if self._switch_interval is not None:
+            _SWITCH.ask(self._switch_interval)
+            self._switch_asked = self._switch_interval
 
     @property
     def ident(self) -> int | None:
@@ -93,6 +130,9 @@ class LoopThread:
         if self._stopping:
             return
         self._stopping = True
+        if self._switch_asked is not None:
+            _SWITCH.release(self._switch_asked)
+            self._switch_asked = None
         if self._thread.is_alive():
             done = asyncio.run_coroutine_threadsafe(_cancel_the_rest(), self.loop)
             try:

@@ -33,6 +33,11 @@ class CollectorSettings(CommonSettings):
     kinesis_thread: bool = Field(
         True, description="run the Kinesis client on an event loop of its own thread, so that "
                           "a PutRecords call goes out while the hit requests are answered")
+    kinesis_switch_interval_ms: float = Field(
+        1.0, gt=0, le=100,
+        description="while the Kinesis thread runs, the interpreter's switch interval "
+                    "(sys.setswitchinterval): the longest a busy hit path keeps the GIL from a "
+                    "PutRecords call's next step (Python's default: 5 ms)")
     drain_timeout_s: float = Field(20.0, gt=0, description="longest a shutdown waits to drain")
     geoip_database: str | None = Field(
         None, description="path of a MaxMind GeoIP2/GeoLite2 City or Country database")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -134,3 +135,39 @@ async def test_returned_is_called_here_before_the_awaiter_resumes(thread: LoopTh
     assert await thread.submit(where(), returned) == thread.ident
     events.append("resumed")
     assert events == ["returned", "resumed"]
+
+
+async def test_a_switch_interval_holds_while_its_thread_runs_the_shortest_asked_first() -> None:
+    before = sys.getswitchinterval()
+    first = LoopThread("test-switch-1", switch_interval=0.001)
+    second = LoopThread("test-switch-2", switch_interval=0.002)
+    first.start()
+    try:
+        assert sys.getswitchinterval() == pytest.approx(0.001)
+        second.start()
+        assert sys.getswitchinterval() == pytest.approx(0.001)  # the shortest of the two
+        await first.stop()
+        assert sys.getswitchinterval() == pytest.approx(0.002)  # the other still runs
+    finally:
+        await first.stop()
+        await second.stop()
+    assert sys.getswitchinterval() == before
+    await second.stop()  # a second stop gives nothing back twice
+    assert sys.getswitchinterval() == before
+
+
+async def test_without_a_switch_interval_the_interpreters_stays() -> None:
+    before = sys.getswitchinterval()
+    thread = LoopThread("test-switch-none")
+    thread.start()
+    try:
+        assert sys.getswitchinterval() == before
+    finally:
+        await thread.stop()
+    assert sys.getswitchinterval() == before
+
+
+@pytest.mark.parametrize("seconds", [0.0, -0.001, float("nan")])
+def test_a_switch_interval_must_be_over_zero(seconds: float) -> None:
+    with pytest.raises(ValueError, match="switch_interval"):
+        LoopThread("test-switch-bad", switch_interval=seconds)

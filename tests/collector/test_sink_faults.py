@@ -3,6 +3,7 @@ and shutdown with hits in flight. Over HTTP, against the collector under uvicorn
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -217,3 +218,16 @@ def test_the_kinesis_thread_has_a_session_of_its_own(stack: CollectorSettings, o
         assert [r.status_code for r in send(c.url, 5)] == [200] * 5
     assert set(sessions) == {"dynamodb", "kinesis"}
     assert (sessions["kinesis"] is not sessions["dynamodb"]) is on_thread
+
+
+@pytest.mark.parametrize("on_thread", [True, False], ids=["kinesis-thread", "collector-loop"])
+def test_the_kinesis_thread_shortens_the_switch_interval_while_it_runs(
+        stack: CollectorSettings, on_thread: bool) -> None:
+    # a busy hit path keeps the GIL from the thread's next step for up to the interval
+    before = sys.getswitchinterval()
+    settings = stack.model_copy(update={"kinesis_thread": on_thread,
+                                        "kinesis_switch_interval_ms": 2.0})
+    with running_collector(settings) as c:
+        assert [r.status_code for r in send(c.url, 5)] == [200] * 5
+        assert sys.getswitchinterval() == (pytest.approx(0.002) if on_thread else before)
+    assert sys.getswitchinterval() == before
