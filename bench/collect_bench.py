@@ -948,8 +948,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default=None,
                         help="comma-separated connection counts (default 1,8,32,128; quick 8,64)")
     parser.add_argument("--kinesis-concurrency", default=None,
-                        help="the same for (c) (default: --concurrency, plus 512 in a full "
-                             "run; the highest only with --quick)")
+                        help="the same for (c) (default: --concurrency, plus 512 and 1024 in "
+                             "a full run; the highest only with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="short smoke run (~1 minute; a ten times smaller workload)")
     parser.add_argument("--skip-kinesis", action="store_true",
@@ -1002,7 +1002,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.quick:
         kinesis_concurrency = [max(concurrency)]  # the smoke run: one closed-loop phase
     else:
-        kinesis_concurrency = [*concurrency, 512]
+        kinesis_concurrency = [*concurrency, 512, 1024]
     loadgen = args.loadgen
     if loadgen == "auto":
         loadgen = "wrk" if shutil.which("wrk") else "python"
