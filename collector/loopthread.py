@@ -84,13 +84,11 @@ class LoopThread:
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
         self._stopping = False
         self._switch_interval = switch_interval
-        self._switch_asked: float | None = None  # what this thread asked, until it stops
 
     def start(self) -> None:
         self._thread.start()
         if self._switch_interval is not None:
             _SWITCH.ask(self._switch_interval)
-            self._switch_asked = self._switch_interval
 
     @property
     def ident(self) -> int | None:
@@ -130,9 +128,8 @@ class LoopThread:
         if self._stopping:
             return
         self._stopping = True
-        if self._switch_asked is not None:
-            _SWITCH.release(self._switch_asked)
-            self._switch_asked = None
+        if self._switch_interval is not None and self._thread.ident is not None:  # started
+            _SWITCH.release(self._switch_interval)
         if self._thread.is_alive():
             done = asyncio.run_coroutine_threadsafe(_cancel_the_rest(), self.loop)
             try:
