@@ -31,6 +31,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -50,7 +51,6 @@ class Run:
     """One run's figures (None: that run did not measure it)."""
 
     name: str
-    bare_rps: float | None
     before_share: float | None  # (b0)/(a)
     null_share: float | None  # (b)/(a)
     enrichment_cost: float | None  # (b0 - b)/b0
@@ -60,7 +60,7 @@ class Run:
     equal_fill_share: float | None
 
 
-def _rps_at(loads: Sequence[dict[str, object]], concurrency: int) -> float | None:
+def _rps_at(loads: Sequence[dict[str, Any]], concurrency: int) -> float | None:
     for load in loads:
         if load.get("concurrency") == concurrency:
             rps = load.get("rps")
@@ -68,20 +68,17 @@ def _rps_at(loads: Sequence[dict[str, object]], concurrency: int) -> float | Non
     return None
 
 
-def figures(name: str, results: dict[str, object], at: int) -> Run:
+def figures(name: str, results: dict[str, Any], at: int) -> Run:
     """The figures judged, from what ``collect_bench.py --json`` wrote."""
     plain = results.get("plain") or {}
-    assert isinstance(plain, dict)
     bare = _rps_at(plain.get("bare", []), at)
     before = _rps_at(plain.get("before", []), at)
     null = _rps_at(plain.get("null", []), at)
     kinesis = results.get("kinesis") or {}
-    assert isinstance(kinesis, dict)
     closed = [p for p in kinesis.get("phases", []) if p["load"].get("target_rate") is None]
     best = max(closed, key=lambda p: p["load"]["rps"]) if closed else None
     return Run(
         name=name,
-        bare_rps=bare,
         before_share=before / bare if before is not None and bare else None,
         null_share=null / bare if null is not None and bare else None,
         enrichment_cost=1 - null / before if null is not None and before else None,
