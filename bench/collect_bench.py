@@ -90,6 +90,22 @@ from lambdalytics import compiled  # noqa: E402
 LUA = ROOT / "bench" / "loadgen.lua"
 TARGET_NULL_MIN, TARGET_NULL_AIM, TARGET_KINESIS = 0.35, 0.50, 0.80
 TARGET_ENRICHMENT = 0.30  # enrichment may cost at most this share of the collector's throughput
+
+
+def share_verdict(ratio: float) -> str:
+    """(b)/(a) against its target and aim."""
+    return ("meets the aim" if ratio >= TARGET_NULL_AIM else
+            "meets the target" if ratio >= TARGET_NULL_MIN else "BELOW the target")
+
+
+def cost_verdict(cost: float) -> str:
+    """Enrichment's cost, (b0 - b)/b0, against its target."""
+    return "meets the target" if cost <= TARGET_ENRICHMENT else "OVER the target"
+
+
+def kinesis_verdict(share: float) -> str:
+    """(c)'s share of moto's ceiling against its target."""
+    return f"{'meets' if share >= TARGET_KINESIS else 'BELOW'} the {TARGET_KINESIS:.0%} target"
 REFERENCE = "ref:"  # label prefix of the reference apps' runs
 OPEN_LOOP_CONNECTIONS = 256
 
@@ -851,9 +867,7 @@ def summary(plain: dict[str, list[Load]], kinesis: KinesisResult | None,
             a, b = bare.get(c), null.get(c)
             if a and b:
                 ratio = b.rps / a.rps
-                verdict = ("meets the aim" if ratio >= TARGET_NULL_AIM else
-                           "meets the target" if ratio >= TARGET_NULL_MIN else "BELOW the target")
-                cells.append(f"{ratio:>7.1%}  {verdict}")
+                cells.append(f"{ratio:>7.1%}  {share_verdict(ratio)}")
             out.append(" | ".join(cells))
     references = {label.removeprefix(REFERENCE): {r.concurrency: r for r in rows}
                   for label, rows in plain.items() if label.startswith(REFERENCE)}
@@ -885,9 +899,8 @@ def summary(plain: dict[str, list[Load]], kinesis: KinesisResult | None,
                 a = bare.get(c)
                 cost = (b0.rps - b.rps) / b0.rps
                 added = (b.server_us_per_hit or 0) - (b0.server_us_per_hit or 0)
-                verdict = "meets the target" if cost <= TARGET_ENRICHMENT else "OVER the target"
                 share = f"{b0.rps / a.rps:>8.1%}" if a else f"{'-':>8}"
-                cells.append(f"{share} {cost:>6.1%} {added:>+7.0f}  {verdict}")
+                cells.append(f"{share} {cost:>6.1%} {added:>+7.0f}  {cost_verdict(cost)}")
             out.append(" | ".join(cells))
     if alone is not None:
         full, minimal = alone["full"], alone["minimal"]
@@ -934,8 +947,7 @@ def summary(plain: dict[str, list[Load]], kinesis: KinesisResult | None,
             worst_case = min(best.equal_fill_share, best.ceiling_share)
             out.append(f"best (c): {best.load.rps:,.0f} hits/s at c={best.load.concurrency} = "
                        f"{best.ceiling_share:.1%} of the ceiling, {best.equal_fill_share:.1%} at "
-                       f"equal fill: {'meets' if worst_case >= TARGET_KINESIS else 'BELOW'} the "
-                       f"{TARGET_KINESIS:.0%} target")
+                       f"equal fill: {kinesis_verdict(worst_case)}")
         if any(p.extrapolated for p in kinesis.all_phases):
             out.append("* more records than the ceiling run wrote: extrapolated at its final rate")
     return out

@@ -37,9 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.collect_bench import (
     TARGET_ENRICHMENT,
-    TARGET_KINESIS,
     TARGET_NULL_AIM,
     TARGET_NULL_MIN,
+    cost_verdict,
+    kinesis_verdict,
+    share_verdict,
 )
 
 BENCH = Path(__file__).resolve().parent / "collect_bench.py"
@@ -118,9 +120,7 @@ def judge(runs: Sequence[Run], at: int) -> list[str]:
     def share(label: str, value: float | None) -> str:
         if value is None:
             return f"{label}: not measured"
-        verdict = ("meets the aim" if value >= TARGET_NULL_AIM else
-                   "meets the target" if value >= TARGET_NULL_MIN else "BELOW the target")
-        return (f"{label}: median {value:.1%} of (a) at c={at}: {verdict} "
+        return (f"{label}: median {value:.1%} of (a) at c={at}: {share_verdict(value)} "
                 f"(>= {TARGET_NULL_MIN:.0%}, aiming at {TARGET_NULL_AIM:.0%})")
 
     out.append(share("(b0) the collector before enrichment", med["before_share"]))
@@ -128,15 +128,12 @@ def judge(runs: Sequence[Run], at: int) -> list[str]:
     cost = med["enrichment_cost"]
     out.append("enrichment's cost: not measured" if cost is None else
                f"enrichment's cost: median {cost:.1%} of the throughput at c={at}: "
-               f"{'meets' if cost <= TARGET_ENRICHMENT else 'OVER'} the target "
-               f"(<= {TARGET_ENRICHMENT:.0%})")
+               f"{cost_verdict(cost)} (<= {TARGET_ENRICHMENT:.0%})")
     for label, key in (("of moto's ceiling", "ceiling_share"),
                        ("at equal fill", "equal_fill_share")):
         value = med[key]
         out.append(f"best (c) {label}: not measured" if value is None else
-                   f"best (c) {label}: median {value:.1%}: "
-                   f"{'meets' if value >= TARGET_KINESIS else 'BELOW'} the "
-                   f"{TARGET_KINESIS:.0%} target")
+                   f"best (c) {label}: median {value:.1%}: {kinesis_verdict(value)}")
     return out
 
 
