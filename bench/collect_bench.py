@@ -90,6 +90,8 @@ from lambdalytics import compiled  # noqa: E402
 LUA = ROOT / "bench" / "loadgen.lua"
 TARGET_NULL_MIN, TARGET_NULL_AIM, TARGET_KINESIS = 0.35, 0.50, 0.80
 TARGET_ENRICHMENT = 0.30  # enrichment may cost at most this share of the collector's throughput
+REFERENCE = "ref:"  # label prefix of the reference apps' runs
+OPEN_LOOP_CONNECTIONS = 256
 
 
 def share_verdict(ratio: float) -> str:
@@ -106,8 +108,6 @@ def cost_verdict(cost: float) -> str:
 def kinesis_verdict(share: float) -> str:
     """(c)'s share of moto's ceiling against its target."""
     return f"{'meets' if share >= TARGET_KINESIS else 'BELOW'} the {TARGET_KINESIS:.0%} target"
-REFERENCE = "ref:"  # label prefix of the reference apps' runs
-OPEN_LOOP_CONNECTIONS = 256
 
 
 # --- child processes ------------------------------------------------------------------------
