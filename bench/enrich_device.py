@@ -16,7 +16,13 @@ the caches and to ua-parser, the way a new browser build is):
    hold, through fresh detectors: µs per hit for device + bot, and the miss rates; beside
    it, the miss rate the 200-entry cache of ua-parser's legacy API (cleared when full) has
    on the same stream;
-4. for comparison, ``user_agents.parse`` uncached (ua-parser's legacy pure-Python path; only
+4. each step of an uncached agent's detection on its own (our category rules, ua-parser's
+   three extractors, the bot rules, the Android model): in a loop over new agents, and
+   "cold", with ``--flush-mb`` of other memory read before each call, as a server does
+   between two uncached agents (in the server, every call of these is for an agent it has
+   not seen, between other requests' work: docs/benchmarks.md, "Where an uncached agent's
+   time goes");
+5. for comparison, ``user_agents.parse`` uncached (ua-parser's legacy pure-Python path; only
    when user-agents is installed, it is not a dependency) and ua-parser 1.x's own
    pure-Python resolver, on fewer agents.
 
@@ -55,7 +61,7 @@ from ua_parser.regex import Resolver as RustResolver  # noqa: E402
 
 from bench.machine import cpu_model  # noqa: E402
 from collector.bots import BotDetector  # noqa: E402
-from collector.device import ClientHints, DeviceDetector  # noqa: E402
+from collector.device import Categoriser, ClientHints, DeviceDetector, android_model  # noqa: E402
 from lambdalytics import compiled  # noqa: E402
 
 T = TypeVar("T")
@@ -172,6 +178,47 @@ def mean_pass(fn: Callable[[str], object], agents: Sequence[str], repeats: int =
     return (best - loop) / len(agents) * 1e6
 
 
+def cold_pass(fn: Callable[[str], object], agents: Sequence[str], flush: bytearray) -> float:
+    """µs per call (mean) with all of ``flush`` read before each call: the CPU caches hold
+    other data, not what ``fn`` touched on the agent before."""
+    clock = time.perf_counter_ns
+    total = 0
+    for ua in agents:
+        flush.count(1)  # reads every byte (C speed), evicting what came before
+        t0 = clock()
+        fn(ua)
+        total += clock() - t0
+    return total / len(agents) / 1000
+
+
+def step_costs(agents: Sequence[str], warm: Sequence[str], flush_mb: int) -> None:
+    """Each step of an uncached detection alone: in a loop over new agents, and cold."""
+    resolver = RustResolver(load_lazy_builtins())
+    categories = Categoriser.default()
+    bots = BotDetector(cache_size=0)
+    steps: tuple[tuple[str, Callable[[str], object]], ...] = (
+        ("our category rules", categories.by_agent),
+        ("ua-parser: agent", lambda ua: resolver(ua, Domain.USER_AGENT)),
+        ("ua-parser: OS", lambda ua: resolver(ua, Domain.OS)),
+        ("ua-parser: device", lambda ua: resolver(ua, Domain.DEVICE)),
+        ("bot rules", bots.check_uncached),
+        ("Android model (re)", android_model),
+    )
+    flush = bytearray(flush_mb << 20)
+    half = len(agents) // 2
+    print(f"\neach step alone, {half} new agents each: in a loop / cold ({flush_mb} MB read before"
+          " each call)")
+    loop_sum = cold_sum = 0.0
+    for label, fn in steps:
+        for ua in warm:  # the engines' lazy DFAs built on other agents first
+            fn(ua)
+        loop = per_call(fn, agents[:half])[0]
+        cold = cold_pass(fn, agents[half:], flush)
+        loop_sum, cold_sum = loop_sum + loop, cold_sum + cold
+        print(f"  {label:<44} {loop:8.2f} µs   cold {cold:8.2f} µs")
+    print(f"  {'all six':<44} {loop_sum:8.2f} µs   cold {cold_sum:8.2f} µs")
+
+
 def timed(label: str, build: Callable[[], T]) -> T:
     t0 = time.perf_counter()
     obj = build()
@@ -210,8 +257,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cache", type=int, default=10_000, help="cache size of the detectors")
     p.add_argument("--zipf", type=float, default=1.0, help="Zipf exponent s (weights rank^-s)")
     p.add_argument("--legacy", type=int, default=300, help="agents for the pure-Python comparisons")
+    p.add_argument("--steps", type=int, default=2000,
+                   help="new agents for each step alone (half in a loop, half cold)")
+    p.add_argument("--flush-mb", type=int, default=8, help="memory read before each cold call")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args(argv)
+    if args.steps < 2 or args.flush_mb < 1:
+        p.error("--steps must be 2 or more and --flush-mb 1 or more")
     rng = random.Random(args.seed)
 
     for line in machine():
@@ -279,6 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  distinct agents in the stream                {len(set(stream)):8d}")
     print(f"  legacy 200-entry cache, cleared when full    {legacy_cache_misses(stream) / len(stream):8.1%}"
           " misses")
+
+    step_costs(variants(base, args.steps, rng, set(pool) | set(cold) | set(warm)), warm,
+               args.flush_mb)
 
     print(f"\ncomparison: pure-Python parsing, {args.legacy} distinct agents")
     sample = cold[: args.legacy]

@@ -339,8 +339,11 @@ def test_benchmark_script_runs(capsys: pytest.CaptureFixture[str]) -> None:
     from bench import enrich_device
 
     assert enrich_device.main(["--distinct", "100", "--draws", "2000", "--stream-distinct", "300",
-                               "--cache", "100", "--legacy", "3"]) == 0
+                               "--cache", "100", "--legacy", "3", "--steps", "20",
+                               "--flush-mb", "1"]) == 0
     out = capsys.readouterr().out
     for line in ("machine:", "uncached, steady state", "cache hit", "BotDetector.check",
-                 "DeviceDetector miss rate", "ua-parser 1.x BasicResolver"):
+                 "DeviceDetector miss rate", "each step alone, 10 new agents each",
+                 "ua-parser: device", "Android model (re)", "all six",
+                 "ua-parser 1.x BasicResolver"):
         assert line in out
