@@ -88,16 +88,22 @@ from bench.machine import cpu_model  # noqa: E402
 from lambdalytics import compiled  # noqa: E402
 
 LUA = ROOT / "bench" / "loadgen.lua"
+# issue 2's targets: the collector's hit path, (b0) (its (b), before enrichment existed), and (c)
 TARGET_NULL_MIN, TARGET_NULL_AIM, TARGET_KINESIS = 0.35, 0.50, 0.80
-TARGET_ENRICHMENT = 0.30  # enrichment may cost at most this share of the collector's throughput
+TARGET_ENRICHMENT = 0.30  # issue 3's: enrichment may cost at most this share of the throughput
+# (b) with full enrichment when both are met: the hit path's target less enrichment's budget
+TARGET_FULL_MIN = TARGET_NULL_MIN * (1 - TARGET_ENRICHMENT)
+TARGET_FULL_AIM = TARGET_NULL_AIM * (1 - TARGET_ENRICHMENT)
 REFERENCE = "ref:"  # label prefix of the reference apps' runs
 OPEN_LOOP_CONNECTIONS = 256
 
 
-def share_verdict(ratio: float) -> str:
-    """(b)/(a) against its target and aim."""
-    return ("meets the aim" if ratio >= TARGET_NULL_AIM else
-            "meets the target" if ratio >= TARGET_NULL_MIN else "BELOW the target")
+def share_verdict(ratio: float, *, enriched: bool = False) -> str:
+    """(b0)/(a) against issue 2's target and aim, or with ``enriched`` (b)/(a) against both
+    issues' targets together (:data:`TARGET_FULL_MIN`, :data:`TARGET_FULL_AIM`)."""
+    low, aim = (TARGET_FULL_MIN, TARGET_FULL_AIM) if enriched else (TARGET_NULL_MIN, TARGET_NULL_AIM)
+    return ("meets the aim" if ratio >= aim else
+            "meets the target" if ratio >= low else "BELOW the target")
 
 
 def cost_verdict(cost: float) -> str:
@@ -857,8 +863,9 @@ def summary(plain: dict[str, list[Load]], kinesis: KinesisResult | None,
     header = (f"{'hits/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'CPU':>4} {'core':>4} {'µs/hit':>6}")
     if bare or null:
         out += ["", "(a) bare ASGI 204 vs (b) collector with the NullWriter sink and full enrichment; "
-                f"server CPU per hit (target: (b) >= {TARGET_NULL_MIN:.0%} of (a), aiming at "
-                f"{TARGET_NULL_AIM:.0%})",
+                f"server CPU per hit (target: (b) >= {TARGET_FULL_MIN * 100:g}% of (a), aiming at "
+                f"{TARGET_FULL_AIM * 100:g}%: the hit path's {TARGET_NULL_MIN:.0%} and "
+                f"{TARGET_NULL_AIM:.0%}, below, less enrichment's {TARGET_ENRICHMENT:.0%})",
                 "(CPU: the server process's share of its core; core: that core's busy share, "
                 "whoever used it)",
                 f"{'conns':>5} | (a) {header} | (b) {header} | {'(b)/(a)':>7}"]
@@ -867,7 +874,7 @@ def summary(plain: dict[str, list[Load]], kinesis: KinesisResult | None,
             a, b = bare.get(c), null.get(c)
             if a and b:
                 ratio = b.rps / a.rps
-                cells.append(f"{ratio:>7.1%}  {share_verdict(ratio)}")
+                cells.append(f"{ratio:>7.1%}  {share_verdict(ratio, enriched=True)}")
             out.append(" | ".join(cells))
     references = {label.removeprefix(REFERENCE): {r.concurrency: r for r in rows}
                   for label, rows in plain.items() if label.startswith(REFERENCE)}
@@ -888,8 +895,10 @@ def summary(plain: dict[str, list[Load]], kinesis: KinesisResult | None,
             out.append(" | ".join(cells))
     if before and null:
         out += ["", "enrichment end to end: (b0) the collector before enrichment (PeerOnlyEnricher) "
-                "vs (b) with it, both NullWriter; enrichment's cost = (b0 - b)/b0 of the "
-                f"throughput (target: <= {TARGET_ENRICHMENT:.0%}) and the CPU per hit it adds",
+                "vs (b) with it, both NullWriter (targets: (b0) >= "
+                f"{TARGET_NULL_MIN:.0%} of (a), aiming at {TARGET_NULL_AIM:.0%}; enrichment's "
+                f"cost = (b0 - b)/b0 of the throughput <= {TARGET_ENRICHMENT:.0%}), and the CPU "
+                "per hit enrichment adds",
                 f"{'conns':>5} | (b0) {header} | (b) {header} | {'(b0)/(a)':>8} {'cost':>6} "
                 f"{'+µs/hit':>7}"]
         for c in sorted(set(before) | set(null)):
@@ -900,7 +909,9 @@ def summary(plain: dict[str, list[Load]], kinesis: KinesisResult | None,
                 cost = (b0.rps - b.rps) / b0.rps
                 added = (b.server_us_per_hit or 0) - (b0.server_us_per_hit or 0)
                 share = f"{b0.rps / a.rps:>8.1%}" if a else f"{'-':>8}"
-                cells.append(f"{share} {cost:>6.1%} {added:>+7.0f}  {cost_verdict(cost)}")
+                verdicts = f"(b0) {share_verdict(b0.rps / a.rps)}, " if a else ""
+                cells.append(f"{share} {cost:>6.1%} {added:>+7.0f}  {verdicts}"
+                             f"cost {cost_verdict(cost)}")
             out.append(" | ".join(cells))
     if alone is not None:
         full, minimal = alone["full"], alone["minimal"]

@@ -7,9 +7,10 @@ took 100 µs per hit in one run and 161 in another of the same hour (docs/benchm
 each writing its ``--json`` and its output into ``--out`` (bench/results), then prints one
 row per run, the median of each figure, and the verdicts on the medians:
 
-- (b)/(a) at ``--at`` connections (32), for the collector with full enrichment (b) and before
-  enrichment (b0): target at least 35 %, aim 50 %;
-- enrichment's cost, (b0 − b)/b0 of the throughput at the same concurrency: at most 30 %;
+- at ``--at`` connections (32): (b0)/(a), the collector's hit path before enrichment (issue
+  2's (b), written before enrichment existed): at least 35 %, aim 50 %; enrichment's cost,
+  (b0 − b)/b0 of the throughput (issue 3's target): at most 30 %; and (b)/(a), the collector
+  with full enrichment, against both together: at least 35 % × (1 − 30 %) = 24.5 %, aim 35 %;
 - the best closed-loop (c): of moto's ceiling, and at equal fill: at least 80 %.
 
     python bench/collect_runs.py --runs 5                     # ~40 minutes
@@ -37,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.collect_bench import (
     TARGET_ENRICHMENT,
+    TARGET_FULL_AIM,
+    TARGET_FULL_MIN,
     TARGET_NULL_AIM,
     TARGET_NULL_MIN,
     cost_verdict,
@@ -117,14 +120,17 @@ def judge(runs: Sequence[Run], at: int) -> list[str]:
                f"{_pct(med['null_share']):>7}{'':>9} | {_pct(med['enrichment_cost']):>17} | "
                f"{_pct(med['ceiling_share'])}, {_pct(med['equal_fill_share'])}")
 
-    def share(label: str, value: float | None) -> str:
+    def share(label: str, value: float | None, *, enriched: bool) -> str:
         if value is None:
             return f"{label}: not measured"
-        return (f"{label}: median {value:.1%} of (a) at c={at}: {share_verdict(value)} "
-                f"(>= {TARGET_NULL_MIN:.0%}, aiming at {TARGET_NULL_AIM:.0%})")
+        low, aim = (TARGET_FULL_MIN, TARGET_FULL_AIM) if enriched else (TARGET_NULL_MIN, TARGET_NULL_AIM)
+        return (f"{label}: median {value:.1%} of (a) at c={at}: "
+                f"{share_verdict(value, enriched=enriched)} (>= {low * 100:g}%, aiming at {aim * 100:g}%)")
 
-    out.append(share("(b0) the collector before enrichment", med["before_share"]))
-    out.append(share("(b) the collector with full enrichment", med["null_share"]))
+    out.append(share("(b0) the collector's hit path, before enrichment", med["before_share"],
+                     enriched=False))
+    out.append(share("(b) the collector with full enrichment (the hit path's target less "
+                     f"enrichment's {TARGET_ENRICHMENT:.0%})", med["null_share"], enriched=True))
     cost = med["enrichment_cost"]
     out.append("enrichment's cost: not measured" if cost is None else
                f"enrichment's cost: median {cost:.1%} of the throughput at c={at}: "
