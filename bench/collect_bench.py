@@ -98,10 +98,15 @@ REFERENCE = "ref:"  # label prefix of the reference apps' runs
 OPEN_LOOP_CONNECTIONS = 256
 
 
+def share_targets(*, enriched: bool) -> tuple[float, float]:
+    """(target, aim) of a share of (a): issue 2's for (b0), or with ``enriched`` both issues'
+    together for (b) (:data:`TARGET_FULL_MIN`, :data:`TARGET_FULL_AIM`)."""
+    return (TARGET_FULL_MIN, TARGET_FULL_AIM) if enriched else (TARGET_NULL_MIN, TARGET_NULL_AIM)
+
+
 def share_verdict(ratio: float, *, enriched: bool = False) -> str:
-    """(b0)/(a) against issue 2's target and aim, or with ``enriched`` (b)/(a) against both
-    issues' targets together (:data:`TARGET_FULL_MIN`, :data:`TARGET_FULL_AIM`)."""
-    low, aim = (TARGET_FULL_MIN, TARGET_FULL_AIM) if enriched else (TARGET_NULL_MIN, TARGET_NULL_AIM)
+    """(b0)/(a), or with ``enriched`` (b)/(a), against its :func:`share_targets`."""
+    low, aim = share_targets(enriched=enriched)
     return ("meets the aim" if ratio >= aim else
             "meets the target" if ratio >= low else "BELOW the target")
 

@@ -38,12 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.collect_bench import (
     TARGET_ENRICHMENT,
-    TARGET_FULL_AIM,
-    TARGET_FULL_MIN,
-    TARGET_NULL_AIM,
-    TARGET_NULL_MIN,
     cost_verdict,
     kinesis_verdict,
+    share_targets,
     share_verdict,
 )
 
@@ -123,7 +120,7 @@ def judge(runs: Sequence[Run], at: int) -> list[str]:
     def share(label: str, value: float | None, *, enriched: bool) -> str:
         if value is None:
             return f"{label}: not measured"
-        low, aim = (TARGET_FULL_MIN, TARGET_FULL_AIM) if enriched else (TARGET_NULL_MIN, TARGET_NULL_AIM)
+        low, aim = share_targets(enriched=enriched)
         return (f"{label}: median {value:.1%} of (a) at c={at}: "
                 f"{share_verdict(value, enriched=enriched)} (>= {low * 100:g}%, aiming at {aim * 100:g}%)")
 
