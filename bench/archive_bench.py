@@ -41,12 +41,14 @@ from typing import Any
 
 import boto3
 import orjson
+from botocore.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from archiver import rollup  # noqa: E402
 from bench.archive_hits import records  # noqa: E402
+from bench.collect_bench import free_port  # noqa: E402
 from bench.machine import cpu_model  # noqa: E402
 from lambdalytics.resources import resources  # noqa: E402
 from tests.archiver.harness import Stack  # noqa: E402
@@ -60,28 +62,41 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def moto_server() -> Iterator[tuple[str, int]]:
-    """A moto server of its own on a random loopback port: its URL and process id."""
-    port = 20000 + secrets.randbelow(20000)
+def moto_server(timeout: float = 30.0) -> Iterator[tuple[str, int]]:
+    """A moto server of its own on a free loopback port: its URL and process id, once it
+    answers (SystemExit if it exits or does not answer within ``timeout`` seconds)."""
+    port = free_port()
     proc = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H",
                              "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    # one short try per probe: botocore's defaults (60 s timeouts, retries) would turn a
+    # port that accepts and never answers into minutes of silence
+    probe = boto("s3", url, Config(connect_timeout=1, read_timeout=2,
+                                   retries={"total_max_attempts": 1}))
     try:
-        for _ in range(200):
-            with contextlib.suppress(Exception):
-                boto("s3", url).list_buckets()
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"moto_server exited {proc.returncode} at start (port {port})")
+            try:
+                probe.list_buckets()
                 break
+            except Exception:  # not up yet: refused, reset, timed out
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"moto_server not answering {url} after {timeout:.0f} s") from None
             time.sleep(0.1)
         yield url, proc.pid
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited on its own
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(10)
 
 
-def boto(service: str, url: str) -> Any:
+def boto(service: str, url: str, config: Config | None = None) -> Any:
     return boto3.client(service, endpoint_url=url, region_name="us-east-1",  # type: ignore[call-overload]
-                        aws_access_key_id="bench", aws_secret_access_key="bench")  # noqa: S106 (moto)
+                        aws_access_key_id="bench", aws_secret_access_key="bench",  # noqa: S106 (moto)
+                        config=config)
 
 
 def env(url: str, prefix: str, **settings: object) -> dict[str, str]:
