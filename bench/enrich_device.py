@@ -191,9 +191,9 @@ def cold_pass(fn: Callable[[str], object], agents: Sequence[str], flush: bytearr
     return total / len(agents) / 1000
 
 
-def step_costs(agents: Sequence[str], warm: Sequence[str], flush_mb: int) -> None:
+def step_costs(resolver: RustResolver, agents: Sequence[str], warm: Sequence[str],
+               flush_mb: int) -> None:
     """Each step of an uncached detection alone: in a loop over new agents, and cold."""
-    resolver = RustResolver(load_lazy_builtins())
     categories = Categoriser.default()
     bots = BotDetector(cache_size=0)
     steps: tuple[tuple[str, Callable[[str], object]], ...] = (
@@ -332,7 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  legacy 200-entry cache, cleared when full    {legacy_cache_misses(stream) / len(stream):8.1%}"
           " misses")
 
-    step_costs(variants(base, args.steps, rng, set(pool) | set(cold) | set(warm)), warm,
+    step_costs(resolver, variants(base, args.steps, rng, set(pool) | set(cold) | set(warm)), warm,
                args.flush_mb)
 
     print(f"\ncomparison: pure-Python parsing, {args.legacy} distinct agents")
