@@ -25,7 +25,7 @@ import asyncio
 import logging
 import sys
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, TypeVar
@@ -102,26 +102,13 @@ class LoopThread:
         """``await coro`` on the thread's loop; cancelling this cancels it there."""
         return await self.submit(coro)
 
-    def submit(self, coro: Coroutine[Any, Any, T],
-               returned: Callable[[], object] | None = None) -> asyncio.Future[T]:
+    def submit(self, coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
         """:meth:`run`, started before this returns: ``coro`` is on the thread's loop already
-        when the caller gets the future to await (which must run on an event loop).
-        ``returned`` is called on the caller's loop as soon as ``coro`` has ended there,
-        before the future's awaiters resume (a turn of the caller's loop later)."""
+        when the caller gets the future to await (which must run on an event loop)."""
         if self._stopping or not self._thread.is_alive():
             coro.close()
             raise LoopThreadStopped(f"the {self.name} loop thread is not running")
-        ended = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        future = asyncio.wrap_future(ended)  # its callback, on the thread, goes first
-        if returned is not None:
-            caller = asyncio.get_running_loop()
-
-            def notify(_: object) -> None:  # on the thread
-                if not caller.is_closed():
-                    caller.call_soon_threadsafe(returned)
-
-            ended.add_done_callback(notify)
-        return future
+        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Cancel whatever still runs there, stop the loop and join the thread."""

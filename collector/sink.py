@@ -1,27 +1,26 @@
 """Group commit into Kinesis: a request waits for the PutRecords call that carries its hit.
 
-``GroupCommitSink.put`` enqueues one record and returns a future. A batcher task opens a
-batch at the first waiting record and closes it at ``max_records``, ``max_bytes`` or
-``linger`` seconds; at most ``max_in_flight`` calls run at once (1 against moto, which loses
-records under concurrent PutRecords), and while they run the next batch fills up; a call
-that returns starts the next one itself, before its own requests are answered. Only the
-failed entries of a call are re-sent, with full-jitter backoff, until the record's retry
-budget is spent; then its future fails with :class:`SinkUnavailable` (→ 503). A bounded
-queue refuses new records with :class:`Overloaded` instead of growing memory. ``close``
-stops intake, drains everything queued, and waits for calls in flight — before the Kinesis
-client itself is closed (the lifespan's exit stack orders that).
+``GroupCommitSink.put`` enqueues one record and returns a future. Records put in one turn
+of the loop share a call; while calls are in flight the waiting batch fills for up to
+``linger`` seconds, and it closes at ``max_records`` or ``max_bytes``. At most
+``max_in_flight`` calls run at once, and a call that returns starts the next one in the same
+step, before its own requests are answered. Only the failed entries of a call are re-sent,
+with full-jitter backoff, until the record's retry budget is spent; then its future fails
+with :class:`SinkUnavailable` (→ 503). A bounded queue refuses new records with
+:class:`Overloaded` instead of growing memory. ``close`` stops intake and waits until
+every queued record is written or given up — before the Kinesis client itself is closed
+(the lifespan's exit stack orders that). Against an emulator, PutRecords calls are also
+serialised at the client boundary (:mod:`collector.serial`), whatever this limit says.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
 import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -57,7 +56,7 @@ class SinkLimits:
     max_records: int = KINESIS_MAX_RECORDS
     max_bytes: int = KINESIS_MAX_BYTES
     linger: float = 0.010  # seconds a batch waits to fill once it has a first record
-    max_in_flight: int = 4  # PutRecords calls at once (use 1 against moto)
+    max_in_flight: int = 4  # PutRecords calls at once (an emulator gets one: collector.serial)
     max_queued: int = 20_000  # records waiting for a call: past this, Overloaded
     retry_budget: float = 3.0  # seconds from enqueue until a record is given up (→ 503)
     backoff_base: float = 0.05
@@ -67,12 +66,10 @@ class SinkLimits:
 
 class BatchWriter(Protocol):
     """Writes one batch; what it returns, awaited, gives the indices of entries that failed
-    and may be retried. A writer may start the call before it returns, and call
-    ``returned`` on the sink's loop as soon as the answer is in, before its awaiter resumes
-    (KinesisWriter over CallsOnThread does both); one that does neither works as well."""
+    and may be retried. A writer may start the call before it returns (KinesisWriter over
+    CallsOnThread does); one that starts it when awaited works as well."""
 
-    def write(self, records: Sequence[tuple[bytes, str]],
-              returned: Callable[[], object] | None = None) -> Awaitable[list[int]]: ...
+    def write(self, records: Sequence[tuple[bytes, str]]) -> Awaitable[list[int]]: ...
 
 
 class PutRecordsClient(Protocol):
@@ -88,20 +85,12 @@ class KinesisWriter:
         self._client = client
         self._stream = stream
 
-    def write(self, records: Sequence[tuple[bytes, str]],
-              returned: Callable[[], object] | None = None) -> Awaitable[list[int]]:
+    def write(self, records: Sequence[tuple[bytes, str]]) -> Awaitable[list[int]]:
         """The PutRecords call, started now if the client starts calls when asked
-        (CallsOnThread, which also calls ``returned``); its answer comes from awaiting what
-        this returns."""
+        (CallsOnThread); its answer comes from awaiting what this returns."""
         entries = [{"Data": data, "PartitionKey": key} for data, key in records]
-        client = self._client
-        call: Awaitable[Any]
         try:
-            if isinstance(client, CallsOnThread):
-                call = client.put_records(StreamName=self._stream, Records=entries,
-                                          returned=returned)
-            else:
-                call = client.put_records(StreamName=self._stream, Records=entries)
+            call = self._client.put_records(StreamName=self._stream, Records=entries)
         except Exception as exc:  # e.g. the Kinesis thread has stopped: raised where awaited
             return _raise(exc)
         return self._answer(call)
@@ -132,14 +121,10 @@ class CallsOnThread:
         self._client = client
         self._loop_thread = thread  # not "_thread": mypyc's C field "__thread" is a C keyword
 
-    def put_records(self, *, Records: Any, StreamName: str,
-                    returned: Callable[[], object] | None = None) -> asyncio.Future[Any]:
-        """The call, already on its way on the thread's loop when this returns; ``returned``
-        runs on the collector's loop once the call has ended there, a turn of the loop
-        before the future's awaiter resumes (LoopThread.submit): so a call passed on
-        (GroupCommitSink._pass_on) starts without waiting for turns of the collector's loop."""
+    def put_records(self, *, Records: Any, StreamName: str) -> asyncio.Future[Any]:
+        """The call, already on its way on the thread's loop when this returns."""
         return self._loop_thread.submit(_awaited(
-            self._client.put_records(Records=Records, StreamName=StreamName)), returned)
+            self._client.put_records(Records=Records, StreamName=StreamName)))
 
 
 async def _awaited(call: Awaitable[Any]) -> Any:
@@ -153,23 +138,13 @@ async def _raise(exc: Exception) -> list[int]:
 class NullWriter:
     """Takes every batch after one trip through the event loop (benchmarks, dry runs)."""
 
-    async def write(self, records: Sequence[tuple[bytes, str]],
-                    returned: Callable[[], object] | None = None) -> list[int]:
+    async def write(self, records: Sequence[tuple[bytes, str]]) -> list[int]:
         await asyncio.sleep(0)
         return []
 
 
-class _Slot:
-    """Whether a call's task still holds its in-flight slot (it may pass it on)."""
-
-    __slots__ = ("held",)
-
-    def __init__(self) -> None:
-        self.held = True
-
-
 class _Entry:
-    __slots__ = ("data", "deadline", "future", "key", "size")
+    __slots__ = ("data", "deadline", "future", "key", "released", "size")
 
     def __init__(self, data: bytes, key: str, future: asyncio.Future[None], deadline: float):
         self.data = data
@@ -177,6 +152,7 @@ class _Entry:
         self.future = future
         self.deadline = deadline
         self.size = len(data) + len(key.encode())
+        self.released = False  # counted out of the sink's queue (GroupCommitSink._release)
 
 
 def partition_key(key: str) -> str:
@@ -185,6 +161,15 @@ def partition_key(key: str) -> str:
 
 
 class GroupCommitSink:
+    """One scheduler decides every call (:meth:`_kick`): it starts calls while fewer than
+    ``max_in_flight`` run, each for the retries that are due or else the waiting batch once
+    it would be sent (:meth:`_linger_left`). A call counts against the limit from the moment
+    it is asked of the writer until its answer is in; the count goes up in one place
+    (:meth:`_launch`) and down in one (:meth:`_complete`), and nothing else starts a call,
+    so the limit holds whatever order answers, failures, retries and lingering come in.
+    A returning call kicks the scheduler and settles its records in the same step, so the
+    next call is asked for before the requests it released are answered."""
+
     def __init__(self, writer: BatchWriter, limits: SinkLimits | None = None,
                  metrics: Metrics | None = None) -> None:
         self._writer = writer
@@ -192,20 +177,26 @@ class GroupCommitSink:
         self._metrics = metrics
         self._pending: deque[_Entry] = deque()
         self._pending_bytes = 0
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(self.limits.max_in_flight)
-        self._wake = asyncio.Event()
+        self._due: deque[tuple[list[_Entry], int]] = deque()  # retries whose backoff is over
+        self._calls = 0  # calls asked of the writer and not yet answered: ≤ max_in_flight
+        self._queued = 0  # records accepted and not yet settled (waiting, in a call, backing off)
         self._closing = False
-        self._task: asyncio.Task[None] | None = None
-        self._queued = 0  # records accepted and not yet resolved (pending + in flight)
-        self._retrying = 0  # calls waiting for a slot to re-send failed entries
+        self._kick_soon = False
+        self._timer: asyncio.TimerHandle | None = None  # the waiting batch's linger
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._drained: asyncio.Event | None = None  # set by the last settled record, closing
 
     @property
     def depth(self) -> int:
         return self._queued
 
+    @property
+    def calls_in_flight(self) -> int:
+        return self._calls
+
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="group-commit")
+        """Nothing to start (the scheduler runs on the loop's callbacks); kept so that the
+        lifespan starts and closes every resource alike."""
 
     def put(self, data: bytes, key: str) -> asyncio.Future[None]:
         """Queue one record; the future resolves once Kinesis holds it. Raises Overloaded."""
@@ -218,93 +209,134 @@ class GroupCommitSink:
         entry = _Entry(data, partition_key(key), fut, time.monotonic() + self.limits.retry_budget)
         self._pending.append(entry)
         self._pending_bytes += entry.size
-        self._queued += 1  # until the call that carries it has settled it (_send)
-        if not self._wake.is_set():
-            self._wake.set()
+        self._queued += 1
+        if not self._kick_soon:  # after this turn: the records put in it share the call
+            self._kick_soon = True
+            loop.call_soon(self._kick)
         return fut
 
     async def close(self) -> None:
-        """Stop intake, send everything queued, wait for every call in flight."""
+        """Stop intake, send everything queued, wait until every record is settled."""
         self._closing = True
-        self._wake.set()
-        if self._task is not None:
-            await self._task
-        while self._in_flight:
-            await asyncio.gather(*list(self._in_flight), return_exceptions=True)
+        self._drained = asyncio.Event()
+        self._kick()  # a closing sink does not linger
+        self._check_drained()
+        await self._drained.wait()
 
-    def _linger_left(self, calls_in_flight: int) -> float:
+    def _check_drained(self) -> None:
+        if self._drained is not None and not self._queued and not self._calls:
+            self._drained.set()
+
+    def _linger_left(self) -> float:
         """Seconds the waiting batch may still fill; 0 or less: send it now. Linger only
         while calls are in flight: an idle sink sends at once (no added latency at low
         load); a busy one lets the batch fill, so each call's 3-4 ms of client CPU is shared
         by more records. A full batch, or a closing sink, goes at once."""
         limits = self.limits
-        if (not calls_in_flight or len(self._pending) >= limits.max_records
+        if (not self._calls or len(self._pending) >= limits.max_records
                 or self._pending_bytes >= limits.max_bytes or self._closing):
             return 0.0
         opened = self._pending[0].deadline - limits.retry_budget
         return opened + limits.linger - time.monotonic()
 
-    async def _run(self) -> None:
-        while True:
-            if not self._pending:
-                if self._closing:
-                    return
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            first = self._pending[0]
-            while (remaining := self._linger_left(len(self._in_flight))) > 0:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), remaining)
-                if not self._pending or self._pending[0] is not first:
-                    break  # a returning call took the batch along (_pass_on)
-            if not self._pending or self._pending[0] is not first:
-                continue  # a new batch: its own linger
-            await self._slots.acquire()  # while a slot is busy, the batch keeps filling
-            if not self._pending:  # a returning call took them along (_pass_on)
-                self._slots.release()
-                continue
-            self._start(self._take())
+    def _kick(self) -> None:
+        """Start every call that may start now: due retries first, then the waiting batch
+        once it would be sent; if it may still fill, look again when its linger ends."""
+        self._kick_soon = False
+        while self._calls < self.limits.max_in_flight:
+            if self._due:
+                entries, attempt = self._due.popleft()
+                self._launch(entries, attempt)
+            elif not self._pending:
+                return
+            elif (wait := self._linger_left()) > 0:
+                if self._timer is None:
+                    self._timer = asyncio.get_running_loop().call_later(wait, self._lingered)
+                return
+            else:
+                self._launch(self._take(), 0)
 
-    def _start(self, batch: list[_Entry]) -> None:
-        """A call for ``batch`` on a slot its caller holds (and hands to the call), asked of
-        the writer now (a writer that can starts it now; the task only waits for it)."""
-        slot = _Slot()  # the one the caller holds
-        entries = [e for e in batch if not e.future.cancelled()]
-        call = self._ask(entries, slot) if entries else None
-        task = asyncio.create_task(self._send(batch, entries, slot, call, time.monotonic()))
-        self._in_flight.add(task)
-        task.add_done_callback(self._in_flight.discard)
+    def _lingered(self) -> None:
+        self._timer = None
+        self._kick()
 
-    def _ask(self, entries: list[_Entry], slot: _Slot) -> Awaitable[list[int]]:
-        """The writer's call for ``entries``, which (as soon as its answer is in, if the
-        writer can tell) passes ``slot`` on."""
+    def _launch(self, batch: list[_Entry], attempt: int) -> None:
+        """Ask the writer for one call for ``batch`` (a writer that can starts it now); the
+        only place a call is counted in."""
+        entries = []
+        for entry in batch:
+            if entry.future.done():  # its request went away
+                self._release(entry)
+            else:
+                entries.append(entry)
+        if not entries:
+            return
+        self._calls += 1
         try:
-            return self._writer.write([(e.data, e.key) for e in entries],
-                                      functools.partial(self._returned, slot))
-        except Exception as exc:  # the task fails the batch, as if the call had raised
-            return _raise(exc)
+            call = self._writer.write([(e.data, e.key) for e in entries])
+        except Exception as exc:  # failed like a call that raised, in its task
+            call = _raise(exc)
+        task = asyncio.create_task(self._complete(entries, call, attempt, time.monotonic()))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    def _returned(self, slot: _Slot) -> None:
-        """A call's answer is in: the writer's early word (the next call need not wait for
-        the returned call's task to resume, a turn of the loop later), or the awaited answer
-        when the writer gave none. The slot is passed on once."""
-        if slot.held:
-            self._pass_on(slot)
+    async def _complete(self, entries: list[_Entry], call: Awaitable[list[int]], attempt: int,
+                        started: float) -> None:
+        """Wait for the call's answer, then in one step: count it out, start what may start
+        now, settle its records and back off the failed ones."""
+        error: Exception | None = None
+        try:
+            failed = await call
+        except Exception as exc:  # a WriteError, or anything unexpected: the whole call failed
+            error = exc
+            failed = list(range(len(entries)))
+        self._calls -= 1
+        try:
+            # the next call first: one that starts on its task's first step then still runs
+            # before the requests this one releases are answered
+            self._kick()
+            if self._metrics is not None:
+                self._metrics.observe_put(len(entries), time.monotonic() - started, len(failed))
+            self._settle(entries, failed, error, attempt)
+        except Exception:  # never leave a request waiting on a future forever
+            log.exception("group commit settling failed unexpectedly")
+            self._give_up(entries, "the record could not be confirmed")
+        finally:
+            self._check_drained()
 
-    def _pass_on(self, slot: _Slot) -> None:
-        """A call has returned: its slot goes straight to the records that waited for it
-        when they would be sent now anyway (:meth:`_linger_left`), and that call starts
-        before the returned batch's requests are answered. Through ``_run`` it would start
-        only after every callback already queued had run — with one call in flight (moto),
-        the hit requests the batch released — so that Kinesis and the collector took turns
-        instead of working at the same time (docs/benchmarks.md, (c))."""
-        if not self._pending or self._retrying:
-            return  # (a retry waits for a slot: this one goes back to the semaphore)
-        if self._linger_left(len(self._in_flight) - 1) <= 0:  # the others, not this call
-            slot.held = False
-            self._start(self._take())
+    def _settle(self, entries: list[_Entry], failed: list[int], error: Exception | None,
+                attempt: int) -> None:
+        failed_set = set(failed)
+        for i, entry in enumerate(entries):
+            if i not in failed_set:
+                if not entry.future.done():
+                    entry.future.set_result(None)
+                self._release(entry)
+        again = [entries[i] for i in failed]
+        if not again:
+            return
+        if error is not None and not isinstance(error, WriteError):
+            log.error("group commit call failed unexpectedly", exc_info=error)
+            self._give_up(again, f"Kinesis call failed: {error}")
+            return
+        if isinstance(error, WriteError) and not error.retryable:
+            log.error("PutRecords refused for good: %s", error)
+            self._give_up(again, f"Kinesis refused the records: {error}")
+            return
+        limits = self.limits
+        delay = random.uniform(0, min(limits.backoff_cap, limits.backoff_base * 2 ** (attempt + 1)))
+        last = time.monotonic() + delay  # a record whose budget ends before: given up now
+        self._give_up([e for e in again if e.deadline <= last],
+                      "Kinesis did not take the record within the retry budget")
+        alive = [e for e in again if e.deadline > last]
+        if alive:
+            log.warning("re-sending %d failed records (attempt %d, %s)", len(alive),
+                        attempt + 1, error or "partial failure")
+            asyncio.get_running_loop().call_later(delay, self._retry_due, alive, attempt + 1)
+
+    def _retry_due(self, entries: list[_Entry], attempt: int) -> None:
+        self._due.append((entries, attempt))
+        self._kick()
 
     def _take(self) -> list[_Entry]:
         limits = self.limits
@@ -320,72 +352,19 @@ class GroupCommitSink:
             batch.append(entry)
         return batch
 
-    async def _send(self, batch: list[_Entry], entries: list[_Entry], slot: _Slot,
-                    call: Awaitable[list[int]] | None, started: float) -> None:
-        try:
-            await self._send_with_retries(entries, slot, call, started)
-        except Exception as exc:  # never leave a request waiting on a future forever
-            log.exception("group commit send failed unexpectedly")
-            _fail([e for e in batch if not e.future.done()],
-                  SinkUnavailable(str(exc), self.limits.retry_after))
-        finally:
-            self._queued -= len(batch)  # every entry is settled (or its request went away)
-            if slot.held:
-                self._slots.release()
-
-    async def _send_with_retries(self, entries: list[_Entry], slot: _Slot,
-                                 call: Awaitable[list[int]] | None, started: float) -> None:
-        """``call``: the first attempt, asked of the writer when the batch was taken."""
-        limits = self.limits
-        metrics = self._metrics
-        attempt = 0
-        while entries:
-            if call is None:
-                if not slot.held:  # passed on after the last attempt: a retry waits for one
-                    self._retrying += 1
-                    try:
-                        await self._slots.acquire()
-                    finally:
-                        self._retrying -= 1
-                    slot.held = True
-                started = time.monotonic()
-                call = self._ask(entries, slot)
-            error: WriteError | None = None
-            try:
-                failed = await call
-            except WriteError as exc:
-                error = exc
-                failed = list(range(len(entries)))
-            call = None
-            if metrics is not None:
-                metrics.observe_put(len(entries), time.monotonic() - started, len(failed))
-            self._returned(slot)
-            failed_set = set(failed)
-            for i, entry in enumerate(entries):
-                if i not in failed_set and not entry.future.done():
-                    entry.future.set_result(None)
-            entries = [entries[i] for i in failed]
-            if not entries:
-                return
-            if error is not None and not error.retryable:
-                log.error("PutRecords refused for good: %s", error)
-                self._give_up(entries, f"Kinesis refused the records: {error}")
-                return
-            attempt += 1
-            delay = random.uniform(0, min(limits.backoff_cap, limits.backoff_base * 2**attempt))
-            now = time.monotonic()
-            alive = [e for e in entries if e.deadline > now + delay]
-            self._give_up([e for e in entries if e.deadline <= now + delay],
-                          "Kinesis did not take the record within the retry budget")
-            entries = alive
-            if entries:
-                log.warning("re-sending %d failed records (attempt %d, %s)", len(entries),
-                            attempt, error or "partial failure")
-                await asyncio.sleep(delay)
+    def _release(self, entry: _Entry) -> None:
+        """The record leaves the sink (written, given up, or its request went away)."""
+        if not entry.released:
+            entry.released = True
+            self._queued -= 1
+            if not self._queued:
+                self._check_drained()
 
     def _give_up(self, entries: list[_Entry], reason: str) -> None:
         _fail([e for e in entries if not e.future.done()],
               SinkUnavailable(reason, self.limits.retry_after))
+        for entry in entries:
+            self._release(entry)
         if entries and self._metrics is not None:
             self._metrics.records_failed.inc(len(entries))
 

@@ -124,19 +124,6 @@ async def test_submit_starts_the_coroutine_before_the_caller_awaits(thread: Loop
     assert await asyncio.to_thread(cancelled.wait, 5)
 
 
-async def test_returned_is_called_here_before_the_awaiter_resumes(thread: LoopThread) -> None:
-    events: list[str] = []
-    here = threading.get_ident()
-
-    def returned() -> None:
-        assert threading.get_ident() == here
-        events.append("returned")
-
-    assert await thread.submit(where(), returned) == thread.ident
-    events.append("resumed")
-    assert events == ["returned", "resumed"]
-
-
 async def test_a_switch_interval_holds_while_its_thread_runs_the_shortest_asked_first() -> None:
     before = sys.getswitchinterval()
     first = LoopThread("test-switch-1", switch_interval=0.001)

@@ -1,17 +1,17 @@
-"""The group-commit sink's scheduling, with a writer that records what the sink asks of it:
-a returning call hands its slot to the records that waited (the next call starts before the
-returned batch's requests are answered), never more calls in flight than the limit, every
-record written, and a retry is not starved by the hand-offs. A writer is asked for a call at the moment it
-should start (KinesisWriter over the Kinesis thread starts it then), and one that raises
-when asked fails that batch only. (Correctness against Kinesis
-itself — partial failures, throttling, the budget, shutdown — is tested over HTTP against
-moto in test_sink_faults.py.)"""
+"""The group-commit sink's scheduling, by example, with a writer that records what the sink
+asks of it: a returning call starts the next one (before the returned batch's requests are
+answered), never more calls in flight than the limit, every record written, and a retry is
+not starved by continuous traffic. A writer is asked for a call at the moment it should
+start (KinesisWriter over the Kinesis thread starts it then), and one that raises when asked
+fails that batch only. (The limit under any interleaving: test_sink_invariants.py;
+correctness against Kinesis itself — partial failures, throttling, the budget, shutdown —
+over HTTP against moto: test_sink_faults.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import pytest
@@ -35,8 +35,7 @@ class RecordingWriter:
         self.written: list[bytes] = []
         self.batches: list[list[bytes]] = []
 
-    async def write(self, records: Sequence[tuple[bytes, str]],
-                    returned: Callable[[], object] | None = None) -> list[int]:
+    async def write(self, records: Sequence[tuple[bytes, str]]) -> list[int]:
         call = self.calls
         self.calls += 1
         self.in_flight += 1
@@ -142,8 +141,7 @@ class AskedWriter:
         self.asked_by: list[asyncio.Task[Any] | None] = []
         self.awaited_by: list[asyncio.Task[Any] | None] = []
 
-    def write(self, records: Sequence[tuple[bytes, str]],
-              returned: Callable[[], object] | None = None) -> Awaitable[list[int]]:
+    def write(self, records: Sequence[tuple[bytes, str]]) -> Awaitable[list[int]]:
         self.asked_by.append(asyncio.current_task())
         return self._answer()
 
@@ -216,8 +214,8 @@ def test_a_writer_that_raises_when_asked_fails_that_batch_and_the_sink_goes_on()
 
 
 class OnTheThread:
-    """A PutRecords client whose calls take 20 ms on the thread they run on; notes which task
-    of the collector's loop asked for each (CallsOnThread asks there)."""
+    """A PutRecords client whose calls take 20 ms on the thread they run on; notes each call
+    when it is asked for, on the collector's loop (CallsOnThread asks there)."""
 
     def __init__(self) -> None:
         self.asked_by: list[asyncio.Task[Any] | None] = []
@@ -233,8 +231,9 @@ class OnTheThread:
         return accepted(len(records))
 
 
-def test_over_the_kinesis_thread_the_next_call_starts_when_the_answer_is_in() -> None:
+def test_over_the_kinesis_thread_the_next_call_is_on_its_way_before_the_requests_resume() -> None:
     client = OnTheThread()
+    asked_when_answered: list[int] = []
 
     async def go() -> None:
         thread = LoopThread("kinesis-test")
@@ -242,16 +241,40 @@ def test_over_the_kinesis_thread_the_next_call_starts_when_the_answer_is_in() ->
         writer = KinesisWriter(CallsOnThread(client, thread), "stream")
         sink = GroupCommitSink(writer, SinkLimits(max_in_flight=1, linger=0.001))
         await sink.start()
-        first = sink.put(b"a", "a")
+
+        async def request(data: bytes) -> None:
+            await sink.put(data, "k")
+            asked_when_answered.append(len(client.asked_by))
+
+        first = asyncio.create_task(request(b"a"))
         await asyncio.sleep(0.005)  # call 0 on the thread
-        second = sink.put(b"b", "b")
+        second = asyncio.create_task(request(b"b"))
         await asyncio.gather(first, second)
         await sink.close()
         await thread.stop()
 
     asyncio.run(go())
     assert client.written == [b"a", b"b"]
-    # call 0 was asked by the sink's batcher; call 1 by the word that call 0's answer was
-    # in (LoopThread.submit's ``returned``): a plain callback, before any task resumed
-    assert client.asked_by[0] is not None
-    assert client.asked_by[1] is None
+    # when a's request resumed, call 1 (b) had already been handed to the thread
+    assert asked_when_answered == [2, 2]
+
+
+def test_close_returns_when_the_last_waiting_records_requests_went_away() -> None:
+    """Found by test_sink_invariants.py: records waiting out a backoff whose requests went
+    away leave the sink when their retry comes due, without a call; close() must see that."""
+    writer = RecordingWriter([], fail={0: {0, 1}})
+
+    async def go() -> None:
+        sink = GroupCommitSink(writer, SinkLimits(max_in_flight=1, backoff_base=0.01,
+                                                  backoff_cap=0.02))
+        await sink.start()
+        first, second = sink.put(b"a", "a"), sink.put(b"b", "b")
+        await asyncio.sleep(0.005)  # call 0 has failed both; they back off
+        assert writer.calls == 1
+        first.cancel()
+        second.cancel()
+        await asyncio.wait_for(sink.close(), 2)
+        assert sink.depth == 0
+
+    asyncio.run(go())
+    assert writer.calls == 1
