@@ -33,6 +33,7 @@ from collector.loopthread import LoopThread, entered_on
 from collector.metrics import Metrics
 from collector.properties import PropertyCache, PropertyLookup
 from collector.referrer import ReferrerClassifier
+from collector.serial import EMULATOR_READ_TIMEOUT_S, OneCallPerStream
 from collector.settings import CollectorSettings
 from collector.sink import (
     BatchWriter,
@@ -45,6 +46,7 @@ from lambdalytics import aws, compiled
 from lambdalytics.properties import PropertyStore
 
 if TYPE_CHECKING:
+    from aiobotocore.session import AioSession
     from types_aiobotocore_kinesis import KinesisClient
 
 log = logging.getLogger(__name__)
@@ -117,30 +119,7 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
     if overrides.writer is not None:
         writer = overrides.writer
     else:
-        kinesis_session = session
-        thread: LoopThread | None = None
-        if settings.kinesis_thread:  # the client opened, used and closed on its own loop
-            # with a session of its own: a session's clients share its credentials, whose
-            # refresh lock (an asyncio.Lock) must not serve two event loops on two threads
-            kinesis_session = aws.session()
-            thread = LoopThread("kinesis",
-                                switch_interval=settings.kinesis_switch_interval_ms / 1000)
-            thread.start()
-            stack.push_async_callback(thread.stop)  # after the client is closed, below
-        # no SDK retries: the sink retries only the failed entries, within its own budget
-        opened = aws.client(kinesis_session, "kinesis", settings,
-                            aws.config(max_attempts=1, read_timeout=5, validate=False))
-        if thread is not None:
-            opened = entered_on(thread, opened)
-        kinesis = await stack.enter_async_context(opened)
-        putrecords.install(kinesis)  # records encoded, answers decoded with orjson
-        client: PutRecordsClient = kinesis
-        if overrides.wrap_kinesis is not None:
-            client = overrides.wrap_kinesis(kinesis)  # a fault wrapper runs where the client does
-        if thread is not None:
-            client = CallsOnThread(client, thread)
-        writer = KinesisWriter(client, res.stream.name)
-        checks["stream"] = _stream_check(kinesis, res.stream.name, thread)
+        writer, checks["stream"] = await _kinesis_writer(stack, session, settings, overrides)
 
     sink = GroupCommitSink(writer, settings.sink_limits(), metrics)
     metrics.track_queue(lambda: sink.depth)
@@ -173,6 +152,38 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
     log.info("collector started", extra={"stream": res.stream.name,
                                          "properties_table": res.properties.name,
                                          "hot_path": build})
+
+
+async def _kinesis_writer(stack: AsyncExitStack, session: AioSession, settings: CollectorSettings,
+                          overrides: Overrides) -> tuple[BatchWriter, Callable[[], Awaitable[Any]]]:
+    """The Kinesis client (on a thread of its own unless turned off), its PutRecords codec,
+    a test's fault wrapper, and against an emulator the one-call-per-stream guard."""
+    stream = settings.resources.stream.name
+    thread: LoopThread | None = None
+    if settings.kinesis_thread:  # the client opened, used and closed on its own loop
+        # with a session of its own: a session's clients share its credentials, whose
+        # refresh lock (an asyncio.Lock) must not serve two event loops on two threads
+        session = aws.session()
+        thread = LoopThread("kinesis", switch_interval=settings.kinesis_switch_interval_ms / 1000)
+        thread.start()
+        stack.push_async_callback(thread.stop)  # after the client is closed, below
+    read_timeout = (EMULATOR_READ_TIMEOUT_S if aws.is_emulator(settings.endpoint_url("kinesis"))
+                    else 5.0)
+    # no SDK retries: the sink retries only the failed entries, within its own budget
+    opened = aws.client(session, "kinesis", settings,
+                        aws.config(max_attempts=1, read_timeout=read_timeout, validate=False))
+    if thread is not None:
+        opened = entered_on(thread, opened)
+    kinesis = await stack.enter_async_context(opened)
+    putrecords.install(kinesis)  # records encoded, answers decoded with orjson
+    client: PutRecordsClient = kinesis
+    if overrides.wrap_kinesis is not None:
+        client = overrides.wrap_kinesis(kinesis)  # a fault wrapper runs where the client does
+    if aws.is_emulator(kinesis.meta.endpoint_url):
+        client = OneCallPerStream(client)  # moto loses records under concurrent PutRecords
+    if thread is not None:
+        client = CallsOnThread(client, thread)
+    return KinesisWriter(client, stream), _stream_check(kinesis, stream, thread)
 
 
 def _stream_check(kinesis: KinesisClient, stream: str,

@@ -17,7 +17,8 @@ class CollectorSettings(CommonSettings):
         64 * 1024, ge=16 * 1024,
         description="hard cap on a request body or query: past it, 413 without reading on",
     )
-    sink_max_in_flight: int = Field(4, ge=1, le=64, description="PutRecords calls at once (1 on moto)")
+    sink_max_in_flight: int = Field(4, ge=1, le=64, description="PutRecords calls at once "
+                                    "(an emulator gets one at a time whatever this says)")
     sink_linger_ms: float = Field(10.0, ge=0, le=1000)
     sink_max_queued: int = Field(20_000, ge=1)
     sink_retry_budget_s: float = Field(3.0, gt=0, le=60)

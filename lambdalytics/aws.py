@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Literal, overload
+from urllib.parse import urlsplit
 
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
@@ -17,6 +18,18 @@ if TYPE_CHECKING:
 
 
 EMULATOR_REGION = "us-east-1"
+
+# the domains AWS's own endpoints are under (commercial, China, dual-stack, GovCloud's ISO)
+AWS_DOMAINS = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws", ".c2s.ic.gov", ".sc2s.sgov.gov")
+
+
+def is_emulator(endpoint_url: str | None) -> bool:
+    """Whether an endpoint is something other than AWS itself: moto, kinesalite, an emulator
+    on loopback. None (the SDK's default endpoint) is AWS."""
+    if not endpoint_url:
+        return False
+    host = (urlsplit(endpoint_url).hostname or "").lower().rstrip(".")
+    return not host.endswith(AWS_DOMAINS)
 
 
 def session() -> AioSession:
@@ -51,8 +64,9 @@ def client(sess: AioSession, service: str, settings: CommonSettings,
     kwargs: dict[str, Any] = {"config": cfg or config()}
     if settings.aws_region:
         kwargs["region_name"] = settings.aws_region
-    if settings.aws_endpoint_url:
-        kwargs["endpoint_url"] = settings.aws_endpoint_url
+    endpoint = settings.endpoint_url(service)
+    if endpoint:
+        kwargs["endpoint_url"] = endpoint
         if not settings.aws_region and not sess.get_config_variable("region"):
             kwargs["region_name"] = EMULATOR_REGION  # an emulator takes any; botocore needs one
     return sess.create_client(service, **kwargs)  # type: ignore[call-overload,no-any-return]

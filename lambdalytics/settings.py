@@ -23,8 +23,18 @@ class CommonSettings(BaseSettings):
     aws_endpoint_url: str | None = Field(
         None, description="one endpoint for every AWS service (tests, emulators)"
     )
+    aws_endpoint_url_kinesis: str | None = Field(
+        None, description="Kinesis's endpoint, over aws_endpoint_url (`lambdalytics local` runs "
+                          "the stream on an emulator of its own)"
+    )
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")
+
+    def endpoint_url(self, service: str) -> str | None:
+        """The endpoint these settings name for ``service``; None: the SDK's own chain."""
+        if service == "kinesis" and self.aws_endpoint_url_kinesis:
+            return self.aws_endpoint_url_kinesis
+        return self.aws_endpoint_url
 
     @property
     def resources(self) -> Resources:

@@ -39,11 +39,22 @@ class FaultyKinesis:
         self.delay = delay
         self.calls: list[list[dict[str, Any]]] = []
         self.lock = threading.Lock()
+        self.running = 0
+        self.most_running = 0  # the most calls that were inside this wrapper at once
 
     async def put_records(self, *, StreamName: str, Records: list[dict[str, Any]]) -> Any:
         with self.lock:
             n = len(self.calls)
             self.calls.append(list(Records))
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+        try:
+            return await self._call(n, StreamName, Records)
+        finally:
+            with self.lock:
+                self.running -= 1
+
+    async def _call(self, n: int, StreamName: str, Records: list[dict[str, Any]]) -> Any:
         if self.gate is not None:
             while not self.gate.is_set():  # noqa: ASYNC110 (a threading.Event, set by the test)
                 await asyncio.sleep(0.01)
