@@ -2,11 +2,14 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# kinesalite, the Kinesis of `lambdalytics local` (lambdalytics/kinesalite.py), and
 # kinesis-mock for the resharding tests (tests/kinesis_mock.py), installed with npm into a
-# git-ignored folder; the stamp names the version, so changing it installs again
+# git-ignored folder; the stamp names the versions, so changing one installs again
+# (--ignore-scripts: nothing is built; kinesalite keeps its data in memory, not in leveldown)
 NPM_DIR := .cache/npm
 KINESIS_LOCAL := 0.6.2
-KINESIS_MOCK := $(NPM_DIR)/.kinesis-local-$(KINESIS_LOCAL)
+KINESALITE := 3.3.3
+NPM_STAMP := $(NPM_DIR)/.kinesis-local-$(KINESIS_LOCAL)-kinesalite-$(KINESALITE)
 
 .PHONY: setup local test lint bench compiled test-compiled wheel
 
@@ -16,13 +19,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-$(KINESIS_MOCK):
+$(NPM_STAMP):
 	mkdir -p $(NPM_DIR)
 	npm install --prefix $(NPM_DIR) --no-save --no-package-lock --no-audit --no-fund \
-		--ignore-scripts kinesis-local@$(KINESIS_LOCAL)
+		--ignore-scripts kinesis-local@$(KINESIS_LOCAL) kinesalite@$(KINESALITE)
 	touch $@
 
-setup: $(VENV)/.installed $(KINESIS_MOCK)
+setup: $(VENV)/.installed $(NPM_STAMP)
 
 local: setup
 	$(BIN)/lambdalytics local

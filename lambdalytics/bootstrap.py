@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -100,14 +101,16 @@ async def ensure_bucket(client: S3Client, spec: BucketSpec, region: str | None) 
 
 
 async def provision(settings: CommonSettings, tables: tuple[TableSpec, ...] | None = None,
-                    *, bucket: bool = True) -> None:
+                    *, bucket: bool = True, shard_count: int | None = None) -> None:
     """The stream, ``tables`` (default: all of them) and the archive bucket of
-    ``settings``' resources."""
+    ``settings``' resources; the stream with ``shard_count`` shards rather than on-demand
+    (for an emulator without on-demand streams)."""
     res = settings.resources
     session = aws.session()
+    stream = res.stream if shard_count is None else replace(res.stream, shard_count=shard_count)
     async with aws.client(session, "kinesis", settings) as kinesis, \
             aws.client(session, "dynamodb", settings) as ddb:
-        await ensure_stream(kinesis, res.stream)
+        await ensure_stream(kinesis, stream)
         for table in res.tables if tables is None else tables:
             await ensure_table(ddb, table)
     if bucket:

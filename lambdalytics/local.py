@@ -1,10 +1,10 @@
-"""`lambdalytics local`: the whole pipeline on this machine, on the embedded AWS emulator.
+"""`lambdalytics local`: the whole pipeline on this machine, on embedded AWS emulators.
 
-Starts moto server on loopback, creates the stream and tables with the same names and
-shapes the infrastructure uses (lambdalytics.resources), registers a demo property, runs
-the collector and an archiver worker, and prints where everything is. Ctrl-C drains the
-collector into Kinesis, lets the archiver flush and checkpoint what it read, and stops
-everything.
+Starts moto server on loopback for DynamoDB and S3 and kinesalite (:mod:`lambdalytics.kinesalite`)
+for the stream, creates the stream and tables with the same names and shapes the
+infrastructure uses (lambdalytics.resources), registers a demo property, runs the collector
+and an archiver worker, and prints where everything is. Ctrl-C drains the collector into
+Kinesis, lets the archiver flush and checkpoint what it read, and stops everything.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from archiver import worker as archiver_worker
 from archiver.settings import ArchiverSettings
 from collector.server import config as collector_config
 from collector.settings import CollectorSettings
-from lambdalytics import aws, bootstrap
+from lambdalytics import aws, bootstrap, kinesalite
 from lambdalytics.properties import PropertyStore, TrackingIdTaken
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,12 @@ def start_moto(port: int) -> tuple[object, str]:
     return server, f"http://{host}:{bound}"
 
 
+# kinesalite has no on-demand streams: local's has the four shards an on-demand one starts with
+LOCAL_SHARDS = 4
+
+
 async def prepare(settings: CollectorSettings) -> None:
-    await bootstrap.provision(settings)
+    await bootstrap.provision(settings, shard_count=LOCAL_SHARDS)
     async with aws.client(aws.session(), "dynamodb", settings) as ddb:
         with contextlib.suppress(TrackingIdTaken):
             await PropertyStore(ddb, settings.resources.properties.name).register(
@@ -57,17 +61,22 @@ async def prepare(settings: CollectorSettings) -> None:
 LOCAL_FLUSH_INTERVAL_S = 5.0
 
 
-def banner(settings: CollectorSettings, url: str, aws_url: str, out: TextIO) -> None:
+def banner(settings: CollectorSettings, url: str, aws_url: str, kinesis_url: str,
+           out: TextIO) -> None:
     res = settings.resources
     tid = DEMO_TRACKING_ID
     flush = int(LOCAL_FLUSH_INTERVAL_S)
     script = Path(sys.executable).with_name("lambdalytics")
     command = str(script) if script.exists() else "lambdalytics"
+    export = ("export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local "
+              f"LAMBDALYTICS_AWS_ENDPOINT_URL={aws_url} "
+              f"LAMBDALYTICS_AWS_ENDPOINT_URL_KINESIS={kinesis_url}")
     print(f"""
 Lambdalytics is running locally.
   collector     {url}
   tracking id   {tid}   (demo property {DEMO_PROPERTY})
-  embedded AWS  {aws_url}   (moto: stream {res.stream.name}, table {res.properties.name})
+  embedded AWS  {aws_url}   (moto: tables {res.properties.name}, … and the archive bucket)
+  Kinesis       {kinesis_url}   (kinesalite: stream {res.stream.name}, {LOCAL_SHARDS} shards)
   archive       s3://{res.archive.name}/hits/   (on the embedded AWS; hits land within ~{flush} s)
   rollups       DynamoDB table {res.rollups.name}   (per property per minute)
 
@@ -79,7 +88,7 @@ Point analytics.js at it:  ga('set', 'transportUrl', '{url}/collect');
 Health and metrics:  {url}/readyz   {url}/metrics   API docs: {url}/docs
 
 The CLI on the embedded AWS, from another shell:
-  export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local LAMBDALYTICS_AWS_ENDPOINT_URL={aws_url}
+  {export}
 Query the archive with DuckDB, once a hit has landed:
   {command} query "SELECT type, page_path, count(*) FROM hits GROUP BY ALL"
 Create a property (prints its tracking ids and an API secret):
@@ -101,8 +110,12 @@ class _Server(uvicorn.Server):
 async def run(port: int, aws_port: int, host: str = "127.0.0.1",
               geoip_database: str | None = None) -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
+    try:
+        stream = kinesalite.start()
+    except kinesalite.KinesaliteMissing as exc:
+        sys.exit(f"error: {exc}")
     server, aws_url = start_moto(aws_port)
-    # moto accepts any credentials; set dummy ones only when none are configured
+    # the emulators accept any credentials; set dummy ones only when none are configured
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     region = os.environ.get("AWS_REGION", "us-east-1")
@@ -120,11 +133,15 @@ async def run(port: int, aws_port: int, host: str = "127.0.0.1",
     try:
         settings = CollectorSettings(
             host=host, port=port, aws_endpoint_url=aws_url, aws_region=region,
-            sink_max_in_flight=1,  # moto loses records under concurrent PutRecords
+            aws_endpoint_url_kinesis=stream.url,
+            # kinesalite writes one call per stream at a time (and the collector serialises
+            # calls to an emulator anyway): with one in flight the next batch fills meanwhile
+            sink_max_in_flight=1,
             geoip_database=geoip_database,
         )
         archiver_settings = ArchiverSettings(
-            aws_endpoint_url=aws_url, aws_region=region, flush_interval_s=LOCAL_FLUSH_INTERVAL_S,
+            aws_endpoint_url=aws_url, aws_endpoint_url_kinesis=stream.url, aws_region=region,
+            flush_interval_s=LOCAL_FLUSH_INTERVAL_S,
             idle_between_reads_s=0.5, parent_poll_interval_s=1.0, shard_sync_interval_s=10.0,
         )
         await prepare(settings)
@@ -136,7 +153,7 @@ async def run(port: int, aws_port: int, host: str = "127.0.0.1",
             await asyncio.sleep(0.05)
         if uv.started:
             bound = uv.servers[0].sockets[0].getsockname()[1]
-            banner(settings, f"http://{host}:{bound}", aws_url, sys.stdout)
+            banner(settings, f"http://{host}:{bound}", aws_url, stream.url, sys.stdout)
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait([stopping, serving, archiving], return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
@@ -148,3 +165,4 @@ async def run(port: int, aws_port: int, host: str = "127.0.0.1",
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         server.stop()  # type: ignore[attr-defined]
+        stream.stop()

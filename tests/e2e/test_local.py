@@ -10,7 +10,9 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +30,18 @@ def test_local_runs_the_pipeline_and_stops_cleanly() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "lambdalytics.cli", "local", "--port", "0"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     try:
         banner = _read_banner(proc)
         url = re.search(r"collector\s+(http://\S+)", banner)
         aws = re.search(r"embedded AWS\s+(http://\S+)", banner)
+        stream = re.search(r"Kinesis\s+(http://\S+)\s+\(kinesalite: stream (\S+),", banner)
         tid = re.search(r"tracking id\s+(UA-\d+-\d+)", banner)
         curl = re.search(r"^\s+(curl -i .*)$", banner, re.M)
         assert url, banner
         assert aws, banner
+        assert stream, banner
         assert tid, banner
         assert curl, banner
         hit_url = shlex.split(curl.group(1))[-1]
@@ -44,9 +49,9 @@ def test_local_runs_the_pipeline_and_stops_cleanly() -> None:
         r = httpx.get(hit_url)
         assert r.status_code == 200
         assert r.headers["content-type"] == "image/gif"
-        kinesis = boto3.client("kinesis", endpoint_url=aws.group(1), region_name="us-east-1",
+        kinesis = boto3.client("kinesis", endpoint_url=stream.group(1), region_name="us-east-1",
                                aws_access_key_id="x", aws_secret_access_key="x")
-        records = _read_all(kinesis, "lambdalytics-hits")
+        records = _read_all(kinesis, stream.group(2))
         assert [h.page_path for h in records] == ["/hello"]
         assert records[0].tracking_id == tid.group(1)
         # the archiver puts it where the banner says, within the flush interval it prints
@@ -85,14 +90,51 @@ def test_local_runs_the_pipeline_and_stops_cleanly() -> None:
         assert out.returncode == 0, out.stderr
         assert re.search(r"^ua_tracking_id\tUA-\d+-1$", out.stdout, re.M), out.stdout
         assert re.search(r"^api_secret\t\S{32}", out.stdout, re.M), out.stdout
-        proc.send_signal(signal.SIGINT)
+        # hits still arriving when Ctrl-C comes: the terminal signals the whole process group
+        # (the emulators too); those the collector took are drained into the stream first
+        statuses = _load_during(hit_url, lambda: os.killpg(proc.pid, signal.SIGINT))
         assert proc.wait(timeout=60) == 0
         err = proc.stderr.read() if proc.stderr else ""
         assert "Traceback" not in err, err
+        assert statuses.get(200, 0) >= 50, statuses
+        assert set(statuses) <= {200, "refused"}, statuses  # no 503: the stream outlived the drain
+        assert "re-sending" not in err, err
+        assert " ERROR " not in err, err
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def _load_during(url: str, interrupt: Callable[[], None]) -> dict[int | str, int]:
+    """Sends ``url`` from 8 threads until the server stops answering; calls ``interrupt``
+    after the first 50 answers. The count of each status ("refused": no answer)."""
+    statuses: dict[int | str, int] = {}
+    lock = threading.Lock()
+    answered = threading.Event()
+
+    def sender() -> None:
+        with httpx.Client(timeout=30) as client:
+            while True:
+                try:
+                    status: int | str = client.get(url).status_code
+                except httpx.TransportError:
+                    status = "refused"
+                with lock:
+                    statuses[status] = statuses.get(status, 0) + 1
+                    if statuses.get(200, 0) >= 50:
+                        answered.set()
+                if status == "refused":
+                    return
+
+    threads = [threading.Thread(target=sender) for _ in range(8)]
+    for t in threads:
+        t.start()
+    assert answered.wait(30), statuses
+    interrupt()
+    for t in threads:
+        t.join(60)
+    return statuses
 
 
 def _read_banner(proc: subprocess.Popen[str]) -> str:
