@@ -42,8 +42,8 @@ test: lint
 # The compiled build (setup.py, LAMBDALYTICS_COMPILE=1: the hot modules through mypyc, as
 # the collector image has them), tested apart from the sources: a copy of the working tree
 # (tracked and new files, not ignored ones; outside git, all but the venv, caches and build
-# output) in .cache/compiled/lambdalytics, built in place there, beside a link to ../shared
-# and with one to the npm cache (kinesis-mock), as the tests expect. The working tree itself
+# output) in .cache/compiled/lambdalytics, built in place there, with a link to the npm cache
+# (kinesalite, kinesis-mock), as the tests expect. The working tree itself
 # never gets compiled modules, which would shadow its sources; the tests refuse to run over
 # them.
 COMPILED := .cache/compiled
@@ -61,7 +61,6 @@ compiled: setup
 		tar -c --exclude=./.venv --exclude=./.cache --exclude=./build --exclude=./dist \
 			--exclude='*.so' --exclude=__pycache__ --exclude='*.egg-info' .; \
 	fi | tar -x -C $(COMPILED_TREE)
-	ln -sfn $(abspath ../shared) $(COMPILED)/shared
 	mkdir -p $(COMPILED_TREE)/.cache && ln -sfn $(abspath .cache/npm) $(COMPILED_TREE)/.cache/npm
 	cd $(COMPILED_TREE) && LAMBDALYTICS_COMPILE=1 $(abspath $(BIN))/python setup.py --quiet \
 		build_ext --inplace > build.log 2>&1 || { tail -40 build.log; exit 1; }

@@ -1,7 +1,7 @@
 """Micro-benchmark of the device and bot enrichment: µs per detection, uncached and cached,
 and the caches' miss rate on a Zipf-like stream of user agents.
 
-What it measures, on the labelled corpus in ``shared/testdata/useragents`` (265 real agents)
+What it measures, on the labelled corpus in ``tests/data/useragents`` (265 real agents)
 and variants of it synthesised by changing their version numbers (so every agent is new to
 the caches and to ua-parser, the way a new browser build is):
 
@@ -65,7 +65,7 @@ from collector.device import Categoriser, ClientHints, DeviceDetector, android_m
 from lambdalytics import compiled  # noqa: E402
 
 T = TypeVar("T")
-CORPUS = ROOT.parent / "shared" / "testdata" / "useragents" / "device-detector-sample.csv"
+CORPUS = ROOT / "tests" / "data" / "useragents" / "device-detector-sample.csv"
 VERSION = re.compile(r"(?<=[/ ])(\d+)\.(\d+)(?:\.(\d+))?")
 
 

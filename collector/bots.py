@@ -19,7 +19,7 @@ agent in front. The reason is ``<kind>:<name>``:
 ``empty_user_agent``  no agent, or only blanks.
 
 Why crawler-user-agents rather than crawlerdetect: measured on this project's corpus
-(``shared/testdata/useragents``), crawlerdetect's broader list flags 11 of 205 genuine
+(``tests/data/useragents``), crawlerdetect's broader list flags 11 of 205 genuine
 clients (Microsoft Office, Outlook, Apple Mail, NetNewsWire) and costs about 2 ms per
 uncached agent in Python ``re``; crawler-user-agents' patterns are precise, plain data
 (JSON, updated monthly) that compiles unchanged into the Rust regex set, and the heuristics

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -22,6 +23,8 @@ from lambdalytics.properties import PropertyStore
 from lambdalytics.records import decode
 
 UA_TID = "UA-1234-1"
+# test data vendored with its licence (MaxMind's test databases, a labelled agent corpus)
+TESTDATA = Path(__file__).resolve().parent / "data"
 
 
 def isolate_aws_env(mp: pytest.MonkeyPatch) -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import logging
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given
@@ -17,9 +16,9 @@ from hypothesis import strategies as st
 
 from collector.bots import NOT_BOT, BotDetector, BotVerdict, load_crawler_patterns, with_bot_category
 from collector.device import ClientHints, Device
+from tests.support import TESTDATA
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "useragents" \
-    / "device-detector-sample.csv"
+CORPUS = TESTDATA / "useragents" / "device-detector-sample.csv"
 KINDS = ("crawler", "headless", "monitoring", "tool", "heuristic", "empty_user_agent")
 
 CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

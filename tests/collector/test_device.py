@@ -1,7 +1,7 @@
 """collector.device: categories against an independently labelled corpus, client hints, and
 that no agent or header value makes detection raise.
 
-The corpus (``<repo>/../shared/testdata/useragents``) is labelled by Matomo's device-detector,
+The corpus (``tests/data/useragents``, vendored with its licence) is labelled by Matomo's device-detector,
 a different library: we must agree on at least 90 % of every group, and every disagreement is
 listed with its reason in ``fixtures/useragent_disagreements.json``. The list is kept exact:
 an unlisted disagreement fails, and so does a listed one that now agrees.
@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from collector.bots import BotDetector, with_bot_category
 from collector.device import CATEGORIES, UNKNOWN, ClientHints, Device, DeviceDetector
+from tests.support import TESTDATA
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "testdata" / "useragents" \
-    / "device-detector-sample.csv"
+CORPUS = TESTDATA / "useragents" / "device-detector-sample.csv"
 DISAGREEMENTS = Path(__file__).parent / "fixtures" / "useragent_disagreements.json"
 GROUPS = {"desktop": "desktop", "smartphone": "mobile", "tablet": "tablet", "tv": "tv",
           "console": "console", "wearable": "wearable", "bot": "bot"}

@@ -1,6 +1,6 @@
 """Enrichment end to end: hits over HTTP through the collector, read back from Kinesis.
 
-Real GeoIP test databases (../shared/testdata/geoip), the collector behind one trusted
+Real GeoIP test databases (tests/data/geoip), the collector behind one trusted
 proxy hop as behind an ALB, and a scan of every Kinesis record and every log line for the
 client addresses the test used: none may appear.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,10 +17,17 @@ from collector.settings import CollectorSettings
 from lambdalytics import compiled
 from lambdalytics.hit import Hit
 from lambdalytics.records import FilteredCount
-from tests.support import COLLECTOR_THREAD, UA_TID, create_stack, read_records, read_stream, running_collector
+from tests.support import (
+    COLLECTOR_THREAD,
+    TESTDATA,
+    UA_TID,
+    create_stack,
+    read_records,
+    read_stream,
+    running_collector,
+)
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-CITY_DB = SHARED / "testdata" / "geoip" / "GeoIP2-City-Test.mmdb"
+CITY_DB = TESTDATA / "geoip" / "GeoIP2-City-Test.mmdb"
 
 CHROME = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
           "Chrome/124.0.0.0 Safari/537.36")

@@ -1,4 +1,4 @@
-"""Geolocation over MaxMind's own test databases (shared/testdata/geoip, with their JSON
+"""Geolocation over MaxMind's own test databases (tests/data/geoip, with their JSON
 sources beside them): places, the Country layout, unknown and invalid addresses, the cache,
 broken files, aip, and precision."""
 
@@ -28,8 +28,9 @@ from collector.geo import (
 )
 from collector.privacy import truncate_ip
 from lambdalytics.hit import Hit
+from tests.support import TESTDATA
 
-GEOIP = Path(__file__).resolve().parents[2] / ".." / "shared" / "testdata" / "geoip"
+GEOIP = TESTDATA / "geoip"
 CITY_DBS = ("GeoLite2-City-Test", "GeoIP2-City-Test")
 COUNTRY_DB = "GeoLite2-Country-Test"
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,8 +27,9 @@ from collector.http import RawRequest
 from collector.privacy import _truncate, ipv4_octets, truncate_ip
 from collector.referrer import ReferrerClassifier
 from lambdalytics import hit as hitmod
+from tests.support import TESTDATA
 
-GEOIP = Path(__file__).resolve().parents[2] / ".." / "shared" / "testdata" / "geoip"
+GEOIP = TESTDATA / "geoip"
 CITY = (GEOIP / "GeoLite2-City-Test.mmdb").resolve()
 
 _octet = st.sampled_from(["0", "00", "1", "01", "9", "10", "99", "255", "256", "999", "1000",

@@ -24,10 +24,9 @@ from lambdalytics.hit import Hit
 from lambdalytics.properties import PropertyStore
 from lambdalytics.records import FilteredCount
 from tests.collector.test_collect_http import metric
-from tests.support import create_stack, read_records, running_collector
+from tests.support import TESTDATA, create_stack, read_records, running_collector
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-CITY_DB = SHARED / "testdata" / "geoip" / "GeoIP2-City-Test.mmdb"
+CITY_DB = TESTDATA / "geoip" / "GeoIP2-City-Test.mmdb"
 ROOT = Path(__file__).resolve().parents[2]
 LONDON, SAN_DIEGO_V6 = "81.2.69.142", "2001:480:10::1"
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
