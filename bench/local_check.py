@@ -6,10 +6,12 @@ unique hits, count them in the archive, expect exactly the acknowledged ones, on
     .venv/bin/python bench/local_check.py --kill-archiver 4    # + an archiver SIGKILLed every 4 s
     .venv/bin/python bench/local_check.py --restart-collector  # + a second collector, restarted
 
-Each phase (``--phases CONNECTIONS:HITS``, repeatable) sends HITS UA pageviews, each with a
-unique page path (``/check/<phase>/<n>``), over CONNECTIONS keep-alive connections; a tenth
-of them (``--batch-share``) go ten to a ``/batch`` request. ``--kill-archiver S`` runs an extra
-`lambdalytics archiver` beside local's own, SIGKILLed and started again every S seconds;
+Each phase (``--phases CONNECTIONS:HITS[:RATE]``, repeatable) sends HITS UA pageviews, each
+with a unique page path (``/check/<phase>/<n>``), over CONNECTIONS keep-alive connections, as
+fast as the answers come or at RATE hits/s; a tenth of them (``--batch-share``) go ten to a
+``/batch`` request. ``--kill-archiver S`` runs an extra
+`lambdalytics archiver` beside local's own (writing a cut every second), SIGKILLed and
+started again every 0.5–1.5 × S seconds;
 ``--restart-collector`` runs a second collector (`lambdalytics collector`) on local's
 emulators, sends it every other request, and stops it with SIGTERM (it drains) and starts it
 again in the middle of each phase. Nothing is retried: a hit counts as acknowledged when its
@@ -30,6 +32,7 @@ import asyncio
 import gzip
 import json
 import os
+import random
 import re
 import resource
 import signal
@@ -174,6 +177,7 @@ class Phase:
     number: int
     connections: int
     hits: int
+    rate: float | None = None  # hits/s to send at; None: as fast as answers come
     acked: set[int] = field(default_factory=set)
     statuses: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
@@ -209,10 +213,12 @@ async def send(phase: Phase, urls: list[str], batch_share: float,
     todo = requests(phase, batch_share)
     todo.reverse()
     half = len(todo) // 2
+    sent_hits = 0
     loop = asyncio.get_running_loop()
     side: list[asyncio.Future[None]] = []
 
     async def connection(url: str) -> None:
+        nonlocal sent_hits
         host, port = url.removeprefix("http://").split(":")
         stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         while todo:
@@ -225,6 +231,9 @@ async def send(phase: Phase, urls: list[str], batch_share: float,
             path, numbers, body = todo.pop()
             if halfway is not None and len(todo) == half:
                 side.append(loop.run_in_executor(None, halfway))
+            if phase.rate:  # open loop: each hit is due at its place in the phase
+                await asyncio.sleep(begun + sent_hits / phase.rate - time.monotonic())
+            sent_hits += len(numbers)
             started = time.monotonic()
             reader, writer = stream
             try:
@@ -248,9 +257,9 @@ async def send(phase: Phase, urls: list[str], batch_share: float,
         if stream is not None:
             stream[1].close()
 
-    started = time.monotonic()
+    begun = time.monotonic()
     await asyncio.gather(*(connection(urls[k % len(urls)]) for k in range(phase.connections)))
-    phase.seconds = time.monotonic() - started
+    phase.seconds = time.monotonic() - begun
     await asyncio.gather(*side)
 
 
@@ -288,11 +297,13 @@ def settle(local: Local, acked: set[tuple[int, int]], timeout: float) -> Counter
 
 @contextmanager
 def every(seconds: float, action: Any) -> Iterator[None]:
-    """``action()`` every ``seconds`` on a thread, while the block runs."""
+    """``action()`` on a thread, while the block runs, every 0.5 to 1.5 × ``seconds`` (so a
+    kill finds a worker at any point of its cycle)."""
     stop = threading.Event()
+    rng = random.Random(19)
 
     def loop() -> None:
-        while not stop.wait(seconds):
+        while not stop.wait(seconds * rng.uniform(0.5, 1.5)):
             action()
 
     thread = threading.Thread(target=loop, daemon=True)
@@ -344,7 +355,7 @@ class Result:
             f"local exit status {self.exit_status}; peak memory: {memory}")
 
 
-def run(phases: list[tuple[int, int]], *, batch_share: float = 0.1,
+def run(phases: list[tuple[int, int] | tuple[int, int, float]], *, batch_share: float = 0.1,
         kill_archiver: float | None = None, restart_collector: bool = False,
         settle_timeout: float = 300) -> Result:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -354,8 +365,9 @@ def run(phases: list[tuple[int, int]], *, batch_share: float = 0.1,
     try:
         urls = [local.url]
         if kill_archiver:
+            # it writes a cut every second, so that kills find it reading, writing and between
             archiver = Restartable("archiver", local.env | {
-                "LAMBDALYTICS_FLUSH_INTERVAL_S": "5", "LAMBDALYTICS_IDLE_BETWEEN_READS_S": "0.5"})
+                "LAMBDALYTICS_FLUSH_INTERVAL_S": "1", "LAMBDALYTICS_IDLE_BETWEEN_READS_S": "0.5"})
             archiver.start()
         if restart_collector:
             port = free_port()
@@ -378,8 +390,9 @@ def run(phases: list[tuple[int, int]], *, batch_share: float = 0.1,
             collector.restarts += 1
             collector.start()
 
-        for number, (connections, hits) in enumerate(phases, 1):
-            phase = Phase(number, connections, hits)
+        for number, spec in enumerate(phases, 1):
+            phase = Phase(number, *spec)
+            hits = phase.hits
             with every(kill_archiver, kill) if kill_archiver else _nothing():
                 asyncio.run(send(phase, urls, batch_share, restart if collector else None))
             done.append(phase)
@@ -419,18 +432,20 @@ def _nothing() -> Iterator[None]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--phases", action="append", metavar="CONNECTIONS:HITS",
-                        help="default: 32:20000 and 1024:20000")
+    parser.add_argument("--phases", action="append", metavar="CONNECTIONS:HITS[:RATE]",
+                        help="default: 32:20000 and 1024:20000; RATE: hits/s (default: as "
+                             "fast as the answers come)")
     parser.add_argument("--batch-share", type=float, default=0.1)
     parser.add_argument("--kill-archiver", type=float, metavar="S")
     parser.add_argument("--restart-collector", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    phases = [tuple(int(x) for x in p.split(":")) for p in args.phases or ["32:20000", "1024:20000"]]
-    if not 0 <= args.batch_share <= 1 or any(len(p) != 2 or min(p) < 1 for p in phases):
-        parser.error("--phases takes CONNECTIONS:HITS, --batch-share a share from 0 to 1")
+    phases = [tuple(float(x) for x in p.split(":"))
+              for p in args.phases or ["32:20000", "1024:20000"]]
+    if not 0 <= args.batch_share <= 1 or any(len(p) not in (2, 3) or min(p) <= 0 for p in phases):
+        parser.error("--phases takes CONNECTIONS:HITS[:RATE], --batch-share a share from 0 to 1")
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    result = run([(p[0], p[1]) for p in phases], batch_share=args.batch_share,
+    result = run([(int(p[0]), int(p[1]), *p[2:]) for p in phases], batch_share=args.batch_share,
                  kill_archiver=args.kill_archiver, restart_collector=args.restart_collector)
     print(f"\n`lambdalytics local`, {started}, {os.cpu_count()} cores\n")
     print(result.table())

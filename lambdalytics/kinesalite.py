@@ -14,7 +14,7 @@ launcher of ours starts it on 127.0.0.1 with a port the system picks, prints tha
 exits when the process that started it goes away (its stdin closes), so a killed `local`
 leaves no emulator behind; it runs in a session of its own, so a Ctrl-C in the terminal
 reaches only `local`, which drains the collector into the stream before it stops it.
-Records live in node's memory, about 2 KB per hit, for the stream's 24-hour retention.
+Records live in node's memory, about 1.5 KB per hit, for the stream's 24-hour retention.
 """
 
 from __future__ import annotations
