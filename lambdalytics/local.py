@@ -112,7 +112,7 @@ async def run(port: int, aws_port: int, host: str = "127.0.0.1",
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's per-request lines
     try:
         stream = kinesalite.start()
-    except kinesalite.KinesaliteMissing as exc:
+    except (kinesalite.KinesaliteMissing, kinesalite.KinesaliteFailed) as exc:
         sys.exit(f"error: {exc}")
     server, aws_url = start_moto(aws_port)
     # the emulators accept any credentials; set dummy ones only when none are configured
