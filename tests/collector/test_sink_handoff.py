@@ -259,22 +259,40 @@ def test_over_the_kinesis_thread_the_next_call_is_on_its_way_before_the_requests
     assert asked_when_answered == [2, 2]
 
 
+class GatedWriter:
+    """Each call waits until the test sets its answer (the last call's: ``answer``)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.answer: asyncio.Future[list[int]] | None = None
+
+    def write(self, records: Sequence[tuple[bytes, str]]) -> asyncio.Future[list[int]]:
+        self.calls += 1
+        self.answer = asyncio.get_running_loop().create_future()
+        return self.answer
+
+
 def test_close_returns_when_the_last_waiting_records_requests_went_away() -> None:
-    """Found by test_sink_invariants.py: records waiting out a backoff whose requests went
-    away leave the sink when their retry comes due, without a call; close() must see that."""
-    writer = RecordingWriter([], fail={0: {0, 1}})
+    """Found by test_sink_invariants.py: records whose requests went away while their call
+    was in flight, and which that call failed, back off and then leave the sink when their
+    retry comes due, without a call; close() must see that."""
+    writer = GatedWriter()
 
     async def go() -> None:
-        sink = GroupCommitSink(writer, SinkLimits(max_in_flight=1, backoff_base=0.01,
-                                                  backoff_cap=0.02))
+        sink = GroupCommitSink(writer, SinkLimits(max_in_flight=1, backoff_base=0.001,
+                                                  backoff_cap=0.002))
         await sink.start()
         first, second = sink.put(b"a", "a"), sink.put(b"b", "b")
-        await asyncio.sleep(0.005)  # call 0 has failed both; they back off
-        assert writer.calls == 1
+        await asyncio.sleep(0)  # call 0 asked for, carrying both
+        answer = writer.answer
+        assert answer is not None
         first.cancel()
         second.cancel()
-        await asyncio.wait_for(sink.close(), 2)
+        closing = asyncio.create_task(sink.close())
+        await asyncio.sleep(0)
+        answer.set_result([0, 1])  # both failed: they back off, their requests gone
+        await asyncio.wait_for(closing, 2)
         assert sink.depth == 0
 
     asyncio.run(go())
-    assert writer.calls == 1
+    assert writer.calls == 1  # the retry found nobody waiting and made no call
