@@ -153,6 +153,8 @@ def decode(data: bytes, archive_prefix: str = "") -> Decoded:
         date = count.minute[:10] if isinstance(count.minute, str) else ""
         if not _DATE.match(date) or not isinstance(count.count, int):
             raise RejectedRecord("bad counter record: minute or count")
+        if count.agent is not None and not isinstance(count.agent, str):
+            raise RejectedRecord("bad counter record: agent")
         prop = count.property_id or archive_layout.UNKNOWN_PROPERTY
         archive_layout.filtered_key(archive_prefix, prop, date, _CHECK_SEGMENT)
         return count, (prop, date)

@@ -27,7 +27,9 @@ What one :class:`MinuteRollup` counts, for one property and minute:
 
 - ``filtered``: requests filtered by reason (from the collector's FilteredCount records).
   Counters whose claimed id resolved to no property go to the property ``_unknown``, which
-  also keeps ``claimed``: the top-N tracking ids that were claimed (``(not set)`` for none).
+  also keeps ``claimed``: the top-N tracking ids that were claimed (``(not set)`` for none);
+- ``agents``: bot-filtered hits by agent family (the counters' ``agent``: "Instagram on
+  Android (crawler:…)"), so a real browser filtered by mistake shows.
 
 **The top-N maps are approximate.** Each cut keeps only its own top N, and a merge sums those
 and keeps the top N again: a key that just misses the top N of every cut is never counted,
@@ -79,7 +81,7 @@ _MINUTE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}\Z")
 _NO_SOURCE: Final[dict[Any, str]] = {"direct": DIRECT, "internal": INTERNAL}
 # the top maps, in item order; "types" is bounded the same way (hit types come from records)
 MAPS: Final = ("types", "pages", "sources", "countries", "devices", "browsers", "filtered",
-               "claimed")
+               "claimed", "agents")
 COUNTS: Final = ("hits", "pageviews", "events", "bots")
 
 
@@ -107,6 +109,7 @@ class MinuteRollup:
     browsers: Mapping[str, int] = field(default_factory=dict)
     filtered: Mapping[str, int] = field(default_factory=dict)
     claimed: Mapping[str, int] = field(default_factory=dict)
+    agents: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,13 +131,14 @@ class MinuteView:
     browsers: Mapping[str, int] = field(default_factory=dict)
     filtered: Mapping[str, int] = field(default_factory=dict)
     claimed: Mapping[str, int] = field(default_factory=dict)
+    agents: Mapping[str, int] = field(default_factory=dict)
 
 
 class _Acc:
     """Mutable counts while a cut is being built; frozen into a MinuteRollup at the end."""
 
-    __slots__ = ("bots", "browsers", "claimed", "countries", "devices", "events", "filtered",
-                 "hits", "key", "pages", "pageviews", "sketch", "sources", "types")
+    __slots__ = ("agents", "bots", "browsers", "claimed", "countries", "devices", "events",
+                 "filtered", "hits", "key", "pages", "pageviews", "sketch", "sources", "types")
 
     def __init__(self, key: tuple[str, str]) -> None:
         property_id, minute = key
@@ -152,6 +156,7 @@ class _Acc:
         self.browsers: dict[str, int] = {}
         self.filtered: dict[str, int] = {}
         self.claimed: dict[str, int] = {}
+        self.agents: dict[str, int] = {}
         self.sketch: Any = None
 
     def freeze(self, top_n: int) -> MinuteRollup:
@@ -228,6 +233,9 @@ def build(hits: Iterable[Mapping[str, Any]], counters: Iterable[FilteredCount] =
             k = c.tracking_id or NOT_SET
             d = acc.claimed
             d[k] = d.get(k, 0) + c.count
+        if c.agent:
+            d = acc.agents
+            d[c.agent] = d.get(c.agent, 0) + c.count
     return {key: acc.freeze(top_n) for key, acc in accs.items()}
 
 

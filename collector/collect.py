@@ -18,7 +18,9 @@ from typing import Any
 import orjson
 
 from collector import ua
+from collector.enrich import BOT
 from collector.errors import Unavailable
+from collector.filtered import agent_family
 from collector.http import GIF, NO_CACHE, RawRequest, Response, cors
 from collector.ingest import (
     BATCH_TOO_LARGE,
@@ -137,14 +139,16 @@ async def handle(ingest: Ingest, request: RawRequest) -> Response:
             hits = [Enriching(_fields(parsed, payload, request, pid),
                               ip_override=parsed.ip_override, ua_override=parsed.ua_override,
                               anonymize=parsed.anonymize_ip, precision=policy.precision,
-                              filter_bots=policy.filter_bots)
+                              bot_policy=policy.bot_policy)
                     for payload, parsed, pid, policy in passed]
             await ingest.enrich(request, hits)
             for hit, (_, parsed, pid, _) in zip(hits, passed, strict=True):
                 found = hit.found
                 assert found is not None
                 if found.filter_reason is not None:
-                    ingest.filtered(PROTOCOL, pid, parsed.tracking_id, found.filter_reason)
+                    ingest.filtered(PROTOCOL, pid, parsed.tracking_id, found.filter_reason,
+                                    agent=agent_family(hit.fields) if found.filter_reason == BOT
+                                    else None)
                     continue
                 if found.bot_reason is not None:
                     ingest.counters.add(pid, parsed.tracking_id, BOT_FLAGGED)
@@ -265,7 +269,7 @@ def _enrichment_messages(ingest: Ingest, parsed: ua.ParsedHit, request: RawReque
     found = ingest.enricher.apply(dict(parsed.fields), request, ip_override=parsed.ip_override,
                                   ua_override=parsed.ua_override, anonymize=parsed.anonymize_ip,
                                   precision=precision,
-                                  filter_bots=policy.filter_bots if policy else None)
+                                  bot_policy=policy.bot_policy if policy else None)
     if found.filter_reason == "referrer_spam":
         return [ua.Message("WARN", "HIT_FILTERED", "The referrer is on the referrer-spam list; "
                            "the hit is not recorded.", "dr")]

@@ -17,8 +17,13 @@ Order and precedence (GA's rules where it has them):
    a referrer on the spam list filters the hit.
 
 Bots are counted by reason either way; ``bot_policy`` decides whether they are forwarded
-flagged (``flag``) or filtered (``filter``, the default, as GA's known-bot exclusion), and a
-property's own bot policy overrides it (``filter_bots``).
+flagged or filtered, and a property's own bot policy overrides it:
+
+``filter``      the default, as GA's known-bot exclusion: bots with a strong signal
+                (:attr:`collector.bots.BotVerdict.strong`: self-declared crawlers, known
+                headless and monitoring agents) are filtered, the heuristics' only flagged;
+``filter_all``  every bot is filtered, the heuristics' too;
+``flag``        every bot is forwarded flagged.
 
 A property's :class:`~collector.policy.Precision` decides what is kept of the address (its
 IP precision: /24 and /48, /16 and /32, or nothing; ``aip`` and ``uip`` are never less
@@ -36,7 +41,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from collector.bots import BotDetector, BotVerdict
+from collector.bots import BOT_POLICIES, BotDetector, BotVerdict
 from collector.campaign import CAMPAIGN_TAGS, CLICK_IDS, campaign_fields, is_paid_click
 from collector.clientip import client_ip, client_source, override_ip, source_address
 from collector.device import MAX_UA_LENGTH, ClientHints, DeviceDetector, hint_values
@@ -73,6 +78,7 @@ class Agent:
     fields: dict[str, Any]
     is_bot: bool
     bot_reason: str | None
+    strong: bool = False  # a bot verdict strong enough for the filter policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +106,7 @@ class Enrichment(Protocol):
     def apply(self, fields: dict[str, Any], request: RawRequest, *, ip_override: str | None,
               ua_override: str | None, anonymize: bool,
               precision: Precision = DEFAULT_PRECISION,
-              filter_bots: bool | None = None) -> Verdict:
+              bot_policy: str | None = None) -> Verdict:
         ...
 
 
@@ -115,8 +121,8 @@ class Enricher:
     def __init__(self, *, geo: GeoLookup, devices: DeviceDetector, bots: BotDetector,
                  referrers: ReferrerClassifier, trusted_proxy_hops: int = 0,
                  bot_policy: str = "filter", cache_size: int = DEFAULT_CACHE_SIZE) -> None:
-        if bot_policy not in ("flag", "filter"):
-            raise ValueError("bot_policy must be 'flag' or 'filter'")
+        if bot_policy not in BOT_POLICIES:
+            raise ValueError(f"bot_policy must be one of {', '.join(BOT_POLICIES)}")
         if trusted_proxy_hops < 0:
             raise ValueError(f"trusted_hops must be 0 or more, not {trusted_proxy_hops}")
         if cache_size < 0:
@@ -126,7 +132,7 @@ class Enricher:
         self.bots = bots
         self.referrers = referrers
         self.trusted_proxy_hops = trusted_proxy_hops
-        self.filter_bots = bot_policy == "filter"
+        self.bot_policy = bot_policy
         self._locate: Callable[[str, str], Geo | None] = (
             geo.locate if isinstance(geo, MaxMindGeo) else lambda ip, _block: geo.lookup(ip))
         self._agents: _lru_cache_wrapper[Agent] = lru_cache(maxsize=cache_size)(self._agent)
@@ -143,9 +149,9 @@ class Enricher:
     def apply(self, fields: dict[str, Any], request: RawRequest, *, ip_override: str | None,
               ua_override: str | None, anonymize: bool,
               precision: Precision = DEFAULT_PRECISION,
-              filter_bots: bool | None = None) -> Verdict:
-        """Fill the enrichment fields of one hit in place; ``precision`` and ``filter_bots``
-        are the property's (``filter_bots`` None: the collector's bot policy)."""
+              bot_policy: str | None = None) -> Verdict:
+        """Fill the enrichment fields of one hit in place; ``precision`` and ``bot_policy``
+        are the property's (``bot_policy`` None: the collector's)."""
         if ip_override is not None and (valid := override_ip(ip_override)) is not None:
             place = self._places(valid, True, precision)
         else:
@@ -185,9 +191,9 @@ class Enricher:
             fields["referrer_term"] = classified.term
         if agent.bot_reason is None and not agent.is_bot:
             return _NO_VERDICT
-        if filter_bots is None:
-            filter_bots = self.filter_bots
-        return Verdict(BOT if agent.is_bot and filter_bots else None, agent.bot_reason)
+        level = bot_policy or self.bot_policy
+        filtered = level == "filter_all" or (level == "filter" and agent.strong)
+        return Verdict(BOT if agent.is_bot and filtered else None, agent.bot_reason)
 
     def cache_info(self) -> dict[str, _CacheInfo]:
         """The enricher's own caches: ``agents`` and ``places``."""
@@ -211,7 +217,7 @@ class Enricher:
         }
         if bot.is_bot:
             fields["bot_reason"] = bot.reason
-        return Agent(_set(fields), bot.is_bot, bot.reason)
+        return Agent(_set(fields), bot.is_bot, bot.reason, bot.strong)
 
     def _place(self, source: str | bytes | None, anonymized: bool,
                precision: Precision) -> Place:

@@ -1,6 +1,11 @@
 """Filtered-traffic counters: per (property or claimed id, reason, minute), sent as compact
 counter records through the same sink as hits (DESIGN.md contract 2), so the excluded-traffic
 report has a source and a flood of junk costs one record per key per flush, not per request.
+
+Bot-filtered hits are counted by agent family too (:func:`agent_family`: the browser and OS
+the agent claims and the rule that filtered it, capped at :data:`AGENT_MAX` characters),
+at most :data:`MAX_AGENTS` families per property and minute in one flush, the rest as
+``(other)``: a real browser filtered by mistake shows in the excluded-traffic report.
 """
 
 from __future__ import annotations
@@ -9,8 +14,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from collector.errors import Unavailable
 from collector.sink import GroupCommitSink
@@ -19,8 +25,19 @@ from lambdalytics.records import FilteredCount, encode_counter
 log = logging.getLogger(__name__)
 
 OTHER = "(other)"  # claimed ids beyond max_keys in one interval are counted together
+AGENT_MAX = 160  # characters of an agent family
+MAX_AGENTS = 20  # agent families per (property, minute) in one flush; the rest: OTHER
 
-Key = tuple[str | None, str, str, str]  # property_id, claimed tracking id, reason, minute
+# property_id, claimed tracking id, reason, minute, agent family
+Key = tuple[str | None, str, str, str, str | None]
+
+
+def agent_family(fields: Mapping[str, Any]) -> str:
+    """A bot-filtered hit's agent family, from its enriched fields: "Instagram on Android
+    (crawler:AP3A.240617.008)" — no versions, nothing of the raw agent but the rule's match."""
+    browser = fields.get("browser") or "(not set)"
+    os = fields.get("os") or "(not set)"
+    return f"{browser} on {os} ({fields.get('bot_reason') or '(not set)'})"[:AGENT_MAX]
 
 
 def minute_of(epoch: float) -> str:
@@ -35,14 +52,26 @@ class FilteredCounters:
         self._max_keys = max_keys
         self._clock = clock
         self._counts: dict[Key, int] = {}
+        self._agents: dict[tuple[str | None, str], int] = {}  # families per (property, minute)
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
-    def add(self, property_id: str | None, tracking_id: str, reason: str, n: int = 1) -> None:
-        key: Key = (property_id, tracking_id[:64], reason, minute_of(self._clock()))
+    def add(self, property_id: str | None, tracking_id: str, reason: str, n: int = 1,
+            agent: str | None = None) -> None:
+        minute = minute_of(self._clock())
+        if agent is not None:
+            agent = agent[:AGENT_MAX]
+        key: Key = (property_id, tracking_id[:64], reason, minute, agent)
         counts = self._counts
-        if key not in counts and len(counts) >= self._max_keys:
-            key = (None, OTHER, reason, key[3])
+        if key not in counts:
+            if len(counts) >= self._max_keys:
+                key = (None, OTHER, reason, minute, None if agent is None else OTHER)
+            elif agent is not None:
+                families = self._agents.get((property_id, minute), 0)
+                if families >= MAX_AGENTS:
+                    key = (property_id, key[1], reason, minute, OTHER)
+                else:
+                    self._agents[(property_id, minute)] = families + 1
         counts[key] = counts.get(key, 0) + n
 
     def pending(self) -> dict[Key, int]:
@@ -60,12 +89,13 @@ class FilteredCounters:
     async def flush(self) -> None:
         """Send what has been counted; on failure, keep the counts for the next flush."""
         counts, self._counts = self._counts, {}
+        self._agents = {}
         if not counts:
             return
         sent: list[tuple[Key, int, asyncio.Future[None]]] = []
         for key, n in counts.items():
-            property_id, tracking_id, reason, minute = key
-            record = FilteredCount(property_id, tracking_id, reason, minute, n)
+            property_id, tracking_id, reason, minute, agent = key
+            record = FilteredCount(property_id, tracking_id, reason, minute, n, agent)
             try:
                 fut = self._sink.put(encode_counter(record), record.partition_key())
             except Unavailable:

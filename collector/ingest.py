@@ -29,7 +29,7 @@ DISABLED_PROPERTY = "disabled_property"
 INVALID_HIT = "invalid_hit"
 TOO_LARGE = "payload_too_large"
 BATCH_TOO_LARGE = "batch_too_large"
-BOT_FLAGGED = "bot_flagged"  # a bot forwarded with its flag (bot_policy=flag), still counted
+BOT_FLAGGED = "bot_flagged"  # a bot forwarded with its flag (its policy did not filter it), counted
 RATE_LIMITED = "rate_limited"  # answered 429: refused, and counted per property too
 
 
@@ -51,13 +51,13 @@ class Enriching:
 
     def __init__(self, fields: dict[str, Any], *, ip_override: str | None,
                  ua_override: str | None, anonymize: bool, precision: Precision,
-                 filter_bots: bool | None) -> None:
+                 bot_policy: str | None) -> None:
         self.fields = fields
         self.ip_override = ip_override
         self.ua_override = ua_override
         self.anonymize = anonymize
         self.precision = precision
-        self.filter_bots = filter_bots
+        self.bot_policy = bot_policy
         self.found: Found | None = None
 
 
@@ -117,8 +117,9 @@ class Ingest:
         return wait
 
     def filtered(self, protocol: str, property_id: str | None, tracking_id: str, reason: str,
-                 n: int = 1) -> None:
-        self.counters.add(property_id, tracking_id, reason, n)
+                 n: int = 1, *, agent: str | None = None) -> None:
+        """Count filtered hits; ``agent`` is a bot-filtered hit's agent family."""
+        self.counters.add(property_id, tracking_id, reason, n, agent)
         self.metrics.hits_filtered.labels(protocol, reason).inc(n)
 
     def refused(self, protocol: str, reason: str, n: int = 1) -> None:
@@ -147,7 +148,7 @@ class Ingest:
                 for hit in hits:
                     hit.found = apply(hit.fields, request, ip_override=hit.ip_override,
                                       ua_override=hit.ua_override, anonymize=hit.anonymize,
-                                      precision=hit.precision, filter_bots=hit.filter_bots)
+                                      precision=hit.precision, bot_policy=hit.bot_policy)
             except Exception as exc:  # that request fails (its handler raises it), not the turn
                 if not done.done():
                     done.set_exception(exc)

@@ -13,6 +13,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Final
 
 from lambdalytics.property_policy import (
+    DEFAULT_BOT_POLICY,
     DEFAULT_GEO_PRECISION,
     DEFAULT_IP_PRECISION,
     GEO_PRECISIONS,
@@ -55,12 +56,12 @@ DEFAULT_PRECISION: Final = precision(DEFAULT_IP_PRECISION, DEFAULT_GEO_PRECISION
 class Policy:
     allowed_hostnames: tuple[str, ...]  # empty: any
     precision: Precision
-    filter_bots: bool | None  # None: the collector's bot_policy
+    bot_policy: str | None  # filter, filter_all or flag; None: the collector's
     rate_limit: int | None  # hits/s in this task; None: no limit
 
 
 def policy_of(prop: Property) -> Policy:
-    bots = {"filter": True, "flag": False}.get(prop.bot_policy)
+    bots = None if prop.bot_policy == DEFAULT_BOT_POLICY else prop.bot_policy
     return Policy(prop.allowed_hostnames, precision(prop.ip_precision, prop.geo_precision),
                   bots, prop.rate_limit)
 

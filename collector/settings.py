@@ -45,8 +45,10 @@ class CollectorSettings(CommonSettings):
     trusted_proxy_hops: int = Field(
         0, ge=0, le=10, description="proxies we run in front (behind one ALB: 1); "
                                     "X-Forwarded-For is read through exactly these")
-    bot_policy: Literal["flag", "filter"] = Field(
-        "filter", description="bots: forward flagged, or filter (counted either way)")
+    bot_policy: Literal["filter", "filter_all", "flag"] = Field(
+        "filter", description="bots: filter the strong signals and flag the heuristics' "
+        "(filter), filter every bot (filter_all), or forward them all flagged (flag); "
+        "counted either way")
     enrich_cache_size: int = Field(20_000, ge=0, description="entries per enrichment LRU")
 
     def sink_limits(self) -> SinkLimits:

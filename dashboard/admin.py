@@ -82,7 +82,7 @@ class GoalModel(BaseModel):
 
 IpPrecision = Literal["24/48", "16/32", "none"]
 GeoPrecision = Literal["city", "region", "country", "none"]
-BotPolicy = Literal["default", "filter", "flag"]
+BotPolicy = Literal["default", "filter", "filter_all", "flag"]
 
 
 class PolicyIn(BaseModel):

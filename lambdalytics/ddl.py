@@ -156,6 +156,7 @@ _FILTERED_DOCS = {
     "reason": "why the requests were filtered",
     "minute": "UTC minute of the requests, YYYY-MM-DDTHH:MMZ",
     "count": "how many requests or hits were filtered",
+    "agent": "reason 'bot': the agent family, browser and OS claimed and the rule that matched",
     "record": "record kind, always 'filtered'",
 }
 _PLAIN_KINDS: dict[Any, str] = {str: "string", int: "bigint", float: "double", bool: "boolean"}

@@ -28,7 +28,8 @@ GEO_PRECISIONS: dict[str, tuple[str, ...]] = {
     "none": (),
 }
 DEFAULT_GEO_PRECISION = "city"
-BOT_POLICIES = ("default", "filter", "flag")  # default: the collector's own setting
+DEFAULT_BOT_POLICY = "default"  # the collector's own setting
+BOT_POLICIES = (DEFAULT_BOT_POLICY, "filter", "filter_all", "flag")
 GOAL_FIELDS = ("page_path", "event_name")
 GOAL_MATCHES = ("equals", "prefix", "regex")
 MAX_GOALS = 50

@@ -2,11 +2,16 @@
 
 Every record's data is one JSON object. A hit record is the canonical Hit itself (it has
 ``schema_version`` and ``hit_id``). Filtered traffic travels as compact counter records,
-one per (property or claimed id, reason, minute) per flush, never one per rejected request.
+one per (property or claimed id, reason, minute) per flush, never one per rejected request;
+bot-filtered hits also by agent family (``agent``: what the agent claimed and which rule
+filtered it, never the raw agent), so a false positive shows in the excluded-traffic report.
+A counter without a family is encoded without the field, as before it existed (an archiver
+older than the field rejects a counter that has it: deploy the archiver first).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +31,7 @@ class FilteredCount:
     reason: str
     minute: str  # UTC minute, "YYYY-MM-DDTHH:MMZ"
     count: int
+    agent: str | None = None  # reason "bot": the agent family (collector.filtered.agent_family)
     record: str = RECORD_FILTERED
 
     def partition_key(self) -> str:
@@ -33,6 +39,10 @@ class FilteredCount:
 
 
 def encode_counter(count: FilteredCount) -> bytes:
+    if count.agent is None:
+        fields = dataclasses.asdict(count)
+        del fields["agent"]
+        return orjson.dumps(fields)
     return orjson.dumps(count)
 
 

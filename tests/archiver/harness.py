@@ -182,9 +182,10 @@ def encoded(hits: Iterable[dict[str, Any]]) -> Iterator[tuple[bytes, str]]:
         yield hitmod.encode_fields(dict(h)), h["client_id"]
 
 
-def counter_record(prop: str | None, reason: str, count: int) -> tuple[bytes, str]:
+def counter_record(prop: str | None, reason: str, count: int,
+                   agent: str | None = None) -> tuple[bytes, str]:
     c = FilteredCount(property_id=prop, tracking_id="UA-9-9", reason=reason,
-                      minute="2026-11-27T23:59Z", count=count)
+                      minute="2026-11-27T23:59Z", count=count, agent=agent)
     return encode_counter(c), c.partition_key()
 
 

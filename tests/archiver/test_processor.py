@@ -94,6 +94,22 @@ def test_process_partitions_drops_copies_and_quarantines_garbage() -> None:
     assert out.rollup_items, "rollup items for every property-minute"
 
 
+def test_bot_counters_keep_their_agent_family_in_the_archive_and_the_rollup() -> None:
+    family = "Instagram on Android (crawler:AP3A.240617.008)"
+    data = [counter_record("pa", "bot", 3, family), counter_record("pa", "bot", 2, family),
+            counter_record("pa", "disallowed_hostname", 1),
+            (b'{"record": "filtered", "property_id": "pa", "tracking_id": "", "reason": "bot", '
+             b'"minute": "2026-11-27T23:59Z", "count": 1, "agent": {"no": 1}}', "pa")]
+    out = process(recs(data), shard_id="s-1", first="1", last="4", window=DuplicateWindow(W))
+    assert (out.counters, out.rejected) == (3, 1)
+    (key,) = [k for k in out.objects if k.startswith("filtered/")]
+    lines = [orjson.loads(x) for x in gzip.decompress(out.objects[key]).splitlines()]
+    assert [line.get("agent") for line in lines] == [family, family, None]
+    (item,) = out.rollup_items
+    assert item["agents"] == {"M": {family: {"N": "5"}}}
+    assert item["filtered"] == {"M": {"bot": {"N": "5"}, "disallowed_hostname": {"N": "1"}}}
+
+
 def test_process_is_deterministic() -> None:
     data = list(encoded(make_hits(300, properties=("pa", "pb", "pc"))))
     random.Random(3).shuffle(data)

@@ -61,6 +61,7 @@ def test_counts_equal_the_hits_given() -> None:
     assert r.browsers == {NOT_SET: 5, "Chrome": 1, "Firefox": 1}
     assert r.filtered == {}
     assert r.claimed == {}
+    assert r.agents == {}
     assert merge([item(r)]).visitors == 6
 
 
@@ -75,9 +76,13 @@ def test_hits_split_by_property_and_minute() -> None:
 
 def test_filtered_counters_by_reason_and_unknown_property() -> None:
     counters = [
-        FilteredCount("p1", "UA-1-1", "bot", "2026-11-28T03:00Z", 5),
+        FilteredCount("p1", "UA-1-1", "bot", "2026-11-28T03:00Z", 5,
+                      "Other on Other (crawler:Googlebot)"),
         FilteredCount("p1", "UA-1-1", "hostname", "2026-11-28T03:00Z", 2),
-        FilteredCount("p1", "UA-1-1", "bot", "2026-11-28T03:00Z", 1),
+        FilteredCount("p1", "UA-1-1", "bot", "2026-11-28T03:00Z", 1,
+                      "Instagram on Android (crawler:AP3A.240617.008)"),
+        FilteredCount("p1", "UA-1-2", "bot", "2026-11-28T03:00Z", 2,
+                      "Other on Other (crawler:Googlebot)"),
         FilteredCount(None, "UA-999-1", "unknown_property", "2026-11-28T03:00Z", 7),
         FilteredCount(None, "", "unknown_property", "2026-11-28T03:00Z", 3),
         FilteredCount(None, "G-XYZ", "unknown_property", "2026-11-28T03:01Z", 1),
@@ -85,8 +90,12 @@ def test_filtered_counters_by_reason_and_unknown_property() -> None:
     out = build([hit(1)], counters)
     p1 = out[("p1", "2026-11-28T03:00")]
     assert p1.hits == 1
-    assert p1.filtered == {"bot": 6, "hostname": 2}
+    assert p1.filtered == {"bot": 8, "hostname": 2}
     assert p1.claimed == {}
+    assert p1.agents == {"Other on Other (crawler:Googlebot)": 7,
+                         "Instagram on Android (crawler:AP3A.240617.008)": 1}
+    merged = merge([item(p1)])
+    assert merged.agents == p1.agents
     unknown = out[("_unknown", "2026-11-28T03:00")]
     assert unknown.hits == 0
     assert unknown.filtered == {"unknown_property": 10}

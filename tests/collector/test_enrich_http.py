@@ -149,31 +149,53 @@ def test_geo_device_referrer_campaign_and_privacy(stack: CollectorSettings, logs
     assert b"127.0.0.1" not in raw
 
 
-@pytest.mark.parametrize("policy", ["filter", "flag"])
+@pytest.mark.parametrize("policy", ["filter", "filter_all", "flag"])
 def test_bots_are_filtered_or_flagged_and_counted(stack: CollectorSettings, policy: str) -> None:
     settings = stack.model_copy(update={"bot_policy": policy})
+    weak = "Mozilla/5.0 (compatible; Grabby/1.0)"  # the bot convention: a heuristic's verdict
     with running_collector(settings) as c:
         for i in range(3):
             r = httpx.get(f"{c.url}/collect?{hit(f'bot.{i}')}", headers={"user-agent": GOOGLEBOT})
             assert r.status_code == 200
+        r = httpx.get(f"{c.url}/collect?{hit('weak.0')}", headers={"user-agent": weak})
+        assert r.status_code == 200
         debug = httpx.get(f"{c.url}/debug/collect?{hit('bot.d')}",
                           headers={"user-agent": GOOGLEBOT}).json()
+        debug_weak = httpx.get(f"{c.url}/debug/collect?{hit('weak.d')}",
+                               headers={"user-agent": weak}).json()
     records = read_records(settings)
-    bots = [r for r in records if isinstance(r, Hit)]
-    counted = sum(r.count for r in records if isinstance(r, FilteredCount))
-    reasons = {r.reason for r in records if isinstance(r, FilteredCount)}
-    assert counted == 3
-    message = debug["hitParsingResult"][0]["parserMessage"][0]
-    if policy == "filter":
-        assert bots == []
-        assert reasons == {"bot"}
-        assert message["messageCode"] == "HIT_FILTERED"
+    bots = {r.client_id: r for r in records if isinstance(r, Hit)}
+    counts: dict[str, int] = {}
+    for r in records:
+        if isinstance(r, FilteredCount):
+            counts[r.reason] = counts.get(r.reason, 0) + r.count
+    agents = {r.agent for r in records if isinstance(r, FilteredCount) and r.reason == "bot"}
+    googlebot = {a for a in agents if a and a.endswith("(crawler:Googlebot)")}
+    grabby = {a for a in agents if a and a.endswith("(heuristic:compatible:Grabby)")}
+    assert agents == googlebot | grabby  # bot-filtered hits carry their agent family
+    assert bool(googlebot) == (policy != "flag")
+    assert bool(grabby) == (policy == "filter_all")
+    assert all(r.agent is None for r in records
+               if isinstance(r, FilteredCount) and r.reason != "bot")
+    code = debug["hitParsingResult"][0]["parserMessage"][0]["messageCode"]
+    code_weak = debug_weak["hitParsingResult"][0]["parserMessage"][0]["messageCode"]
+    if policy == "flag":
+        assert set(bots) == {"bot.0", "bot.1", "bot.2", "weak.0"}
+        assert all(b.is_bot and b.device_category == "bot" for b in bots.values())
+        assert all((bots[f"bot.{i}"].bot_reason or "").startswith("crawler:") for i in range(3))
+        assert bots["weak.0"].bot_reason == "heuristic:compatible:Grabby"
+        assert counts == {"bot_flagged": 4}
+        assert (code, code_weak) == ("HIT_FLAGGED", "HIT_FLAGGED")
+    elif policy == "filter":  # the strong signal filters, the heuristic only flags
+        assert set(bots) == {"weak.0"}
+        assert bots["weak.0"].is_bot
+        assert bots["weak.0"].bot_reason == "heuristic:compatible:Grabby"
+        assert counts == {"bot": 3, "bot_flagged": 1}
+        assert (code, code_weak) == ("HIT_FILTERED", "HIT_FLAGGED")
     else:
-        assert len(bots) == 3
-        assert all(b.is_bot and b.device_category == "bot" for b in bots)
-        assert all((b.bot_reason or "").startswith("crawler") for b in bots)
-        assert reasons == {"bot_flagged"}
-        assert message["messageCode"] == "HIT_FLAGGED"
+        assert bots == {}
+        assert counts == {"bot": 4}
+        assert (code, code_weak) == ("HIT_FILTERED", "HIT_FILTERED")
 
 
 def test_spam_referrers_are_filtered(stack: CollectorSettings) -> None:

@@ -96,7 +96,7 @@ HEADLESS = {b"sec-ch-ua": b'"HeadlessChrome";v="124"'}
 
 def reference(parts: tuple[MaxMindGeo, DeviceDetector, BotDetector, ReferrerClassifier],
               fields: dict[str, Any], request: RawRequest, *, hops: int, ip_override: str | None,
-              ua_override: str | None, anonymize: bool) -> tuple[str | None, str | None]:
+              ua_override: str | None, anonymize: bool, policy: str) -> tuple[str | None, str | None]:
     """Enricher.apply as it was written before its caches: each component asked in turn."""
     geo, devices, bots, referrers = parts
     from collector.campaign import campaign_fields, is_paid_click
@@ -129,12 +129,13 @@ def reference(parts: tuple[MaxMindGeo, DeviceDetector, BotDetector, ReferrerClas
     referrer = fields.get("page_referrer")
     if referrer and referrers.is_spam(referrer):
         return "referrer_spam", bot.reason
+    filtered = bot.is_bot and (policy == "filter_all" or (policy == "filter" and bot.strong))
     got = referrers.classify(referrer, fields.get("page_hostname"),
                              campaign_medium=fields.get("campaign_medium"),
                              paid_click=is_paid_click(fields))
     fields.update(referrer_medium=got.medium, referrer_source=got.source,
                   referrer_term=got.term)
-    return None, bot.reason
+    return "bot" if filtered else None, bot.reason
 
 
 SPAM = "http://" + next(iter(ReferrerClassifier()._spam)) + "/x"
@@ -147,6 +148,7 @@ CASES = [
     ("10.0.0.1", [b"unknown"], HEADLESS, {}, None, None, False),
     ("10.0.0.1", [b"81.2.69.142"], {}, {}, "89.160.20.112", "curl/8.0", False),
     ("10.0.0.1", [b"81.2.69.142"], {}, {}, "not an address", "Googlebot/2.1", True),
+    ("10.0.0.1", [b"81.2.69.142"], {}, {}, None, "Mozilla/5.0 (compatible; Grabby/1.0)", False),
     ("10.0.0.1", [b"81.2.69.142"], {}, {"page_location": "https://shop.example/?utm_source=nl"
                                         "&utm_medium=email&gclid=abc",
                                         "page_hostname": "shop.example"}, None, None, False),
@@ -157,7 +159,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("policy", ["flag", "filter"])
+@pytest.mark.parametrize("policy", ["flag", "filter", "filter_all"])
 @pytest.mark.parametrize("hops", [0, 1])
 @pytest.mark.parametrize("case", CASES)
 def test_the_enricher_answers_as_its_components(
@@ -171,9 +173,8 @@ def test_the_enricher_answers_as_its_components(
                          {b"user-agent": CHROME.encode(), **headers}, forwarded)
     expected_fields = dict(given_fields)
     filter_reason, bot_reason = reference(parts, expected_fields, request, hops=hops,
-                                          ip_override=uip, ua_override=agent, anonymize=aip)
-    if filter_reason is None and bot_reason is not None and policy == "filter":
-        filter_reason = "bot"
+                                          ip_override=uip, ua_override=agent, anonymize=aip,
+                                          policy=policy)
     for _ in range(2):  # a miss, then a hit of both caches
         fields = dict(given_fields)
         verdict = enricher.apply(fields, request, ip_override=uip, ua_override=agent,

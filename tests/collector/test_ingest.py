@@ -41,7 +41,7 @@ class Recording:
 
     def apply(self, fields: dict[str, Any], request: RawRequest, *, ip_override: str | None,
               ua_override: str | None, anonymize: bool, precision: Any = DEFAULT_PRECISION,
-              filter_bots: bool | None = None) -> Verdict:
+              bot_policy: str | None = None) -> Verdict:
         if (ua_override or request.user_agent) == "boom":
             raise RuntimeError("enrichment failed")
         self.events.append(f"enrich {fields['client_id']}")
@@ -68,7 +68,7 @@ def request(user_agent: str = "test") -> RawRequest:
 
 def hits(*client_ids: str) -> list[Enriching]:
     return [Enriching({"client_id": cid}, ip_override=None, ua_override=None, anonymize=False,
-                      precision=DEFAULT_PRECISION, filter_bots=None) for cid in client_ids]
+                      precision=DEFAULT_PRECISION, bot_policy=None) for cid in client_ids]
 
 
 def test_one_turns_requests_are_enriched_together_after_the_last_asked() -> None:

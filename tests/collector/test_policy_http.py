@@ -301,33 +301,38 @@ def test_debug_reports_the_property_ip_precision(stack: CollectorSettings) -> No
 # --- bot policy ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("collector_policy", ["filter", "flag"])
+# a weak signal (the bot convention, no list knows it): filtered only under filter_all
+GRABBY = "Mozilla/5.0 (compatible; Grabby/1.0)"
+PROPERTY_POLICIES = ("default", "filter", "filter_all", "flag")
+
+
+@pytest.mark.parametrize("collector_policy", ["filter", "filter_all", "flag"])
 def test_a_property_bot_policy_overrides_the_collector_setting(
         stack: CollectorSettings, collector_policy: str) -> None:
     settings = stack.model_copy(update={"bot_policy": collector_policy})
     pids = {policy: register(settings, f"UA-50{i}-1", bot_policy=policy)
-            for i, policy in enumerate(("default", "filter", "flag"))}
+            for i, policy in enumerate(PROPERTY_POLICIES)}
+    agents = {"strong": GOOGLEBOT, "weak": GRABBY, "human": CHROME}
     with running_collector(settings) as c, httpx.Client(base_url=c.url) as http:
-        for i, policy in enumerate(("default", "filter", "flag")):
-            r = http.get(f"/collect?{hit(f'UA-50{i}-1', f'{policy}.bot', 'dp=%2F')}",
-                         headers={"user-agent": GOOGLEBOT})
-            assert r.status_code == 200
-            r = http.get(f"/collect?{hit(f'UA-50{i}-1', f'{policy}.human', 'dp=%2F')}",
-                         headers={"user-agent": CHROME})
-            assert r.status_code == 200
-    effective = {"default": collector_policy, "filter": "filter", "flag": "flag"}
+        for i, policy in enumerate(PROPERTY_POLICIES):
+            for kind, agent in agents.items():
+                r = http.get(f"/collect?{hit(f'UA-50{i}-1', f'{policy}.{kind}', 'dp=%2F')}",
+                             headers={"user-agent": agent})
+                assert r.status_code == 200
+    effective = {p: collector_policy if p == "default" else p for p in PROPERTY_POLICIES}
+    filters = {"filter": {"strong"}, "filter_all": {"strong", "weak"}, "flag": set()}
     got = hits(settings)
-    expected_cids = {f"{p}.human" for p in effective} | {
-        f"{p}.bot" for p, e in effective.items() if e == "flag"}
-    assert set(got) == expected_cids
-    for p, e in effective.items():
-        if e == "flag":
-            assert got[f"{p}.bot"].is_bot is True
+    assert set(got) == {f"{p}.{kind}" for p, e in effective.items() for kind in agents
+                        if kind not in filters[e]}
     counts = counted(settings)
-    for p, e in effective.items():
-        tid = f"UA-50{('default', 'filter', 'flag').index(p)}-1"
-        reason = "bot" if e == "filter" else "bot_flagged"
-        assert counts[(pids[p], tid, reason)] == 1
+    for i, (p, e) in enumerate(effective.items()):
+        for kind in ("strong", "weak"):
+            if kind not in filters[e]:  # forwarded flagged, with its reason
+                assert got[f"{p}.{kind}"].is_bot is True
+                assert (got[f"{p}.{kind}"].bot_reason or "").startswith(
+                    "crawler:" if kind == "strong" else "heuristic:")
+        assert counts.get((pids[p], f"UA-50{i}-1", "bot"), 0) == len(filters[e])
+        assert counts.get((pids[p], f"UA-50{i}-1", "bot_flagged"), 0) == 2 - len(filters[e])
 
 
 # --- every collector sees a change within the TTL ----------------------------------------------

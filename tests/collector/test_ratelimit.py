@@ -83,10 +83,11 @@ def test_policy_of_a_property() -> None:
     policy = policy_of(prop)
     assert policy.allowed_hostnames == ("a.example",)
     assert policy.precision is precision("none", "country")
-    assert policy.filter_bots is False
+    assert policy.bot_policy == "flag"
     assert policy.rate_limit == 7
-    assert policy_of(Property("p2", "site", ("UA-2-1",))).filter_bots is None
-    assert policy_of(Property("p3", "site", ("UA-3-1",), bot_policy="filter")).filter_bots
+    assert policy_of(Property("p2", "site", ("UA-2-1",))).bot_policy is None
+    for level in ("filter", "filter_all"):
+        assert policy_of(Property("p3", "site", ("UA-3-1",), bot_policy=level)).bot_policy == level
 
 
 @pytest.mark.parametrize(("host", "origin", "expected"), [

@@ -414,8 +414,9 @@ def archive(moto_url: str) -> dict[str, Any]:
     hits = make_hits()
     keys = put_archive(s3, bucket, prefix, hits)
     counters = [
-        FilteredCount("p1", "UA-2-1", "bot", "2026-11-27T10:01Z", 4),
-        FilteredCount("p1", "UA-2-1", "bot", "2026-11-27T10:02Z", 1),
+        FilteredCount("p1", "UA-2-1", "bot", "2026-11-27T10:01Z", 4,
+                      "Instagram on Android (crawler:AP3A.240617.008)"),
+        FilteredCount("p1", "UA-2-1", "bot", "2026-11-27T10:02Z", 1),  # before agent families
         FilteredCount("p1", "UA-2-1", "hostname", "2026-11-28T00:00Z", 2),
         FilteredCount(None, "UA-999-1", "unknown_property", "2026-11-28T09:30Z", 7),
     ]
@@ -551,6 +552,9 @@ def test_filtered_view(conn: duckdb.DuckDBPyConnection, archive: dict[str, Any])
         ("p1", "2026-11-28", "hostname", 2),
     ]
     assert conn.execute("SELECT count(*) FROM filtered WHERE property_id IS NULL").fetchone() == (1,)
+    assert conn.execute("SELECT agent, sum(\"count\") FROM filtered WHERE reason = 'bot' "
+                        "GROUP BY ALL ORDER BY ALL").fetchall() == [
+        ("Instagram on Android (crawler:AP3A.240617.008)", 4), (None, 1)]
 
 
 def test_type_comes_from_the_partition(archive: dict[str, Any]) -> None:
