@@ -136,7 +136,8 @@ class PeerOnlyEnricher:
     def apply(self, fields: dict[str, Any], request: RawRequest, *, ip_override: str | None,
               ua_override: str | None, anonymize: bool,
               precision: Precision = DEFAULT_PRECISION,
-              bot_policy: str | None = None) -> Verdict:
+              bot_policy: str | None = None,
+              hints: tuple[bytes, ...] | None = None) -> Verdict:
         ip = ip_override or request.client_ip
         if ip and precision.prefixes is not None:
             fields["ip_truncated"] = truncate_ip(ip, *precision.prefixes)

@@ -42,6 +42,7 @@ from collector.sink import (
     KinesisWriter,
     PutRecordsClient,
 )
+from collector.visitor import DailySalts
 from lambdalytics import aws, compiled
 from lambdalytics.properties import PropertyStore
 
@@ -111,9 +112,11 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
 
     if overrides.properties is not None:
         lookup: PropertyLookup = overrides.properties
+        salts = DailySalts()
     else:
         ddb = await stack.enter_async_context(aws.client(session, "dynamodb", settings))
         lookup = PropertyStore(ddb, res.properties.name)
+        salts = DailySalts(ddb, res.properties.name)
         checks["properties_table"] = lambda: ddb.describe_table(TableName=res.properties.name)
 
     if overrides.writer is not None:
@@ -132,7 +135,7 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
                           negative_ttl=settings.property_negative_ttl_s,
                           stale_for=settings.property_stale_s, metrics=metrics)
     enricher = overrides.enricher or _enricher(stack, settings)
-    runtime.ingest = Ingest(sink, cache, counters, metrics, enricher)
+    runtime.ingest = Ingest(sink, cache, counters, metrics, enricher, salts=salts)
 
     async def check() -> dict[str, str]:
         out = {}
@@ -235,6 +238,39 @@ def _ua_parameters() -> list[dict[str, Any]]:
     return out
 
 
+def _gtag_parameters() -> list[dict[str, Any]]:
+    names = [("v", "Protocol version, always 2"), ("tid", "Measurement id G-XXXXXXXXXX"),
+             ("cid", "Client id (the _ga cookie's last two fields)"), ("en", "Event name"),
+             ("_p", "Page-load id (with _s: the hit's retry nonce)"),
+             ("_s", "Hit sequence number in the page load"), ("dl", "Page location"),
+             ("dr", "Page referrer"), ("dt", "Page title"), ("sid", "Session id"),
+             ("sct", "Session number"), ("ep.<name>", "String event parameter"),
+             ("epn.<name>", "Numeric event parameter")]
+    return [{"name": n, "in": "query", "required": False, "description": d,
+             "schema": {"type": "string"}} for n, d in names]
+
+
+_MP_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {"name": "api_secret", "in": "query", "required": True, "schema": {"type": "string"},
+         "description": "An API secret of the property"},
+        {"name": "measurement_id", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "Web stream id G-XXXXXXXXXX (or firebase_app_id)"},
+        {"name": "firebase_app_id", "in": "query", "required": False, "schema": {"type": "string"},
+         "description": "App stream id (or measurement_id)"},
+    ],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "required": ["events"],
+        "properties": {"client_id": {"type": "string"}, "app_instance_id": {"type": "string"},
+                       "user_id": {"type": "string"}, "timestamp_micros": {"type": "integer"},
+                       "user_properties": {"type": "object"}, "consent": {"type": "object"},
+                       "events": {"type": "array", "maxItems": 25, "items": {
+                           "type": "object", "required": ["name"],
+                           "properties": {"name": {"type": "string"},
+                                          "params": {"type": "object"}}}}}}}}},
+}
+
+
 _PAYLOAD_BODY = {
     "required": False,
     "content": {
@@ -284,9 +320,18 @@ def _routes(api: FastAPI, runtime: Runtime, metrics: Metrics, readiness: Readine
         "/j/collect": "Universal Analytics hit, as analytics.js sends it (XHR)",
         "/batch": "Up to 20 Universal Analytics hits, one payload per line (≤ 16 KB)",
         "/debug/collect": "Validate a hit: Google's hitParsingResult JSON, nothing recorded",
+        "/g/collect": "GA4 events as gtag.js sends them (server_container_url / transport_url): "
+                      "the query alone, or one event per body line",
+        "/mp/collect": "GA4 Measurement Protocol: a JSON body of up to 25 events",
+        "/debug/mp/collect": "Validate a GA4 Measurement Protocol request: Google's "
+                             "validationMessages JSON, nothing recorded",
     }
+    extras = {"/g/collect": {"parameters": _gtag_parameters(), "requestBody": _PAYLOAD_BODY},
+              "/mp/collect": _MP_OPENAPI, "/debug/mp/collect": _MP_OPENAPI}
     ok = {200: {"description": "received (valid or not, as Google answers)",
                 "content": {"image/gif": {}, "text/plain": {}, "application/json": {}}},
+          204: {"description": "received (valid or not, as Google answers): /g/collect, "
+                               "/mp/collect"},
           413: {"description": "over the collector's hard size cap"},
           429: {"description": "the property is over its rate limit; retry after Retry-After"},
           503: {"description": "Kinesis could not take the hit; retry after Retry-After"}}
@@ -298,7 +343,8 @@ def _routes(api: FastAPI, runtime: Runtime, metrics: Metrics, readiness: Readine
                 summary=descriptions[path] if method != "OPTIONS" else "CORS preflight",
                 response_class=Response,
                 responses=ok if method != "OPTIONS" else {204: {"description": "CORS preflight"}},  # type: ignore[arg-type]
-                openapi_extra=({"parameters": _ua_parameters(), "requestBody": _PAYLOAD_BODY}
+                openapi_extra=(extras.get(path) or {"parameters": _ua_parameters(),
+                                                     "requestBody": _PAYLOAD_BODY}
                                if method != "OPTIONS" else None),
                 operation_id=f"{method.lower()}_{slug}",
             )

@@ -10,7 +10,6 @@ anything (nor takes from the rate limit).
 
 from __future__ import annotations
 
-import asyncio
 import math
 from datetime import timedelta
 from typing import Any
@@ -18,19 +17,20 @@ from typing import Any
 import orjson
 
 from collector import ua
-from collector.enrich import BOT
+from collector.enrich import REFERRER_SPAM
 from collector.errors import Unavailable
-from collector.filtered import agent_family
 from collector.http import GIF, NO_CACHE, RawRequest, Response, cors
 from collector.ingest import (
     BATCH_TOO_LARGE,
-    BOT_FLAGGED,
+    DISABLED_PROPERTY,
     INVALID_HIT,
     TOO_LARGE,
-    Enriching,
+    UNKNOWN_PROPERTY,
+    Incoming,
     Ingest,
+    Outcome,
 )
-from collector.policy import DEFAULT_PRECISION, DISALLOWED_HOSTNAME, Policy, hostname_problem
+from collector.policy import DEFAULT_PRECISION, DISALLOWED_HOSTNAME, Policy
 from collector.privacy import truncate_ip
 from lambdalytics import hit as hitmod
 
@@ -82,8 +82,7 @@ def _hit_id(payload: bytes, parsed: ua.ParsedHit) -> str:
     return hitmod.derived_hit_id("ua", payload.decode("latin-1"))
 
 
-def _fields(parsed: ua.ParsedHit, payload: bytes, request: RawRequest,
-            property_id: str) -> dict[str, Any]:
+def _fields(parsed: ua.ParsedHit, payload: bytes, request: RawRequest) -> dict[str, Any]:
     fields = parsed.fields
     fields["hit_id"] = _hit_id(payload, parsed)
     received = hitmod.utc_ms(request.received)
@@ -91,77 +90,37 @@ def _fields(parsed: ua.ParsedHit, payload: bytes, request: RawRequest,
     # exactly received − qt (subtracting seconds as a float first can be off by 1 ms)
     fields["event_time"] = (received - timedelta(milliseconds=parsed.queue_time_ms)
                             if parsed.queue_time_ms else received)
-    fields["property_id"] = property_id
     fields["tracking_id"] = parsed.tracking_id
     fields["protocol"] = PROTOCOL
     return fields
 
 
-async def handle(ingest: Ingest, request: RawRequest) -> Response:
-    """/collect, /r/collect, /j/collect and /batch."""
+def incoming(request: RawRequest) -> list[Incoming]:
+    """The request's hits as the tail takes them (each payload too large, when the request
+    is: counted under its claimed id)."""
     raw, size_problem = payloads(request)
     if size_problem is not None:
         reason = BATCH_TOO_LARGE if request.path == BATCH_PATH else TOO_LARGE
-        for payload in raw or [b""]:
-            ingest.filtered(PROTOCOL, None, _claimed_tid(payload), reason)
-        return _ok(request)
-    passed: list[tuple[bytes, ua.ParsedHit, str, Policy]] = []  # payload, hit, property id
-    futures: list[asyncio.Future[None]] = []
-    limited = False  # whether any of them has a rate limit
-    try:
-        for payload in raw:
-            parsed = ua.parse_payload(payload)
-            if not parsed.valid:
-                ingest.filtered(PROTOCOL, None, parsed.tracking_id, INVALID_HIT)
-                continue
-            verdict = (ingest.check_fresh(parsed.tracking_id)
-                       or await ingest.check(parsed.tracking_id))
-            if verdict.reason is not None:
-                pid = verdict.property.property_id if verdict.property else None
-                ingest.filtered(PROTOCOL, pid, parsed.tracking_id, verdict.reason)
-                continue
-            prop, policy = verdict.property, verdict.policy
-            assert prop is not None
-            assert policy is not None
-            allowed = policy.allowed_hostnames
-            if allowed and hostname_problem(allowed, parsed.fields, request.origin):
-                ingest.filtered(PROTOCOL, prop.property_id, parsed.tracking_id,
-                                DISALLOWED_HOSTNAME)
-                continue
-            passed.append((payload, parsed, prop.property_id, policy))
-            limited = limited or policy.rate_limit is not None
-        # a request's hits pass the rate limit together or not at all (the client retries
-        # the whole request; hits filtered above are counted again then)
-        if limited and (wait := ingest.admit(PROTOCOL, [(p.tracking_id, pid, pol.rate_limit)
-                                                       for _, p, pid, pol in passed])):
-            return _rate_limited(request, wait)
-        if passed:
-            hits = [Enriching(_fields(parsed, payload, request, pid),
-                              ip_override=parsed.ip_override, ua_override=parsed.ua_override,
-                              anonymize=parsed.anonymize_ip, precision=policy.precision,
-                              bot_policy=policy.bot_policy)
-                    for payload, parsed, pid, policy in passed]
-            await ingest.enrich(request, hits)
-            for hit, (_, parsed, pid, _) in zip(hits, passed, strict=True):
-                found = hit.found
-                assert found is not None
-                if found.filter_reason is not None:
-                    ingest.filtered(PROTOCOL, pid, parsed.tracking_id, found.filter_reason,
-                                    agent=agent_family(hit.fields) if found.filter_reason == BOT
-                                    else None)
-                    continue
-                if found.bot_reason is not None:
-                    ingest.counters.add(pid, parsed.tracking_id, BOT_FLAGGED)
-                futures.append(ingest.submit(hit.fields))
-    except Unavailable as exc:
-        # hits queued before the refusal still go to Kinesis; the client will retry the
-        # request, and their deterministic ids (z) let the archiver drop the copies
-        ingest.refused(PROTOCOL, type(exc).__name__)
-        return _unavailable(request, exc)
-    try:
-        await ingest.wait(PROTOCOL, futures)
-    except Unavailable as exc:
-        return _unavailable(request, exc)
+        return [Incoming(_claimed_tid(payload), problem=reason) for payload in raw or [b""]]
+    hits = []
+    for payload in raw:
+        parsed = ua.parse_payload(payload)
+        if not parsed.valid:
+            hits.append(Incoming(parsed.tracking_id, problem=INVALID_HIT))
+            continue
+        hits.append(Incoming(parsed.tracking_id, _fields(parsed, payload, request),
+                             ip_override=parsed.ip_override, ua_override=parsed.ua_override,
+                             anonymize=parsed.anonymize_ip))
+    return hits
+
+
+async def handle(ingest: Ingest, request: RawRequest) -> Response:
+    """/collect, /r/collect, /j/collect and /batch."""
+    taken = await ingest.take(PROTOCOL, request, incoming(request))
+    if taken.wait:
+        return rate_limited(request, taken.wait)
+    if taken.unavailable is not None:
+        return unavailable(request, taken.unavailable)
     return _ok(request)
 
 
@@ -186,45 +145,46 @@ _GET_OK = Response(200, GIF, b"image/gif", list(NO_CACHE))
 _POST_OK = Response(200, b"", None, [NO_CACHE[0]])
 
 
-def _rate_limited(request: RawRequest, wait: float) -> Response:
+# a tag on another origin may read Retry-After (our tracker honours it)
+_EXPOSE = (b"access-control-expose-headers", b"retry-after")
+
+
+def rate_limited(request: RawRequest, wait: float) -> Response:
     return cors(request, Response(429, b"Too Many Requests\n", b"text/plain; charset=utf-8",
-                                  [(b"retry-after", str(max(1, math.ceil(wait))).encode())]))
+                                  [(b"retry-after", str(max(1, math.ceil(wait))).encode()),
+                                   _EXPOSE]))
 
 
-def _unavailable(request: RawRequest, exc: Unavailable) -> Response:
+def unavailable(request: RawRequest, exc: Unavailable) -> Response:
     return cors(request, Response(503, b"Service Unavailable\n", b"text/plain; charset=utf-8",
-                                  [(b"retry-after", str(exc.retry_after).encode())]))
+                                  [(b"retry-after", str(exc.retry_after).encode()), _EXPOSE]))
 
 
 async def debug(ingest: Ingest, request: RawRequest) -> Response:
     """/debug/collect: every problem of every hit, Google's JSON, nothing forwarded."""
     raw, size_problem = payloads(request)
+    parsed_hits = [] if size_problem is not None else [ua.parse_payload(p) for p in raw]
+    hits = [Incoming(p.tracking_id, _fields(p, payload, request), ip_override=p.ip_override,
+                     ua_override=p.ua_override, anonymize=p.anonymize_ip)
+            if p.valid else Incoming(p.tracking_id, problem=INVALID_HIT)
+            for p, payload in zip(parsed_hits, raw if parsed_hits else [], strict=True)]
+    taken = await ingest.take(PROTOCOL, request, hits, record=False)
+    if taken.unavailable is not None:
+        return unavailable(request, taken.unavailable)
     results: list[dict[str, Any]] = []
-    for payload in raw:
+    for i, payload in enumerate(raw):
         text = payload.decode("utf-8", "replace")
         messages: list[ua.Message] = []
         if size_problem is not None:
             messages.append(ua.Message("ERROR", "VALUE_OUT_OF_BOUNDS", size_problem))
         else:
-            parsed = ua.parse_payload(payload)
+            parsed, out = parsed_hits[i], taken.outcomes[i]
             messages.extend(parsed.messages)
-            policy: Policy | None = None
             if parsed.valid:
-                try:
-                    verdict = await ingest.check(parsed.tracking_id)
-                except Unavailable as exc:
-                    return _unavailable(request, exc)
-                policy = verdict.policy
-                if verdict.reason is not None:
-                    messages.append(_property_message(parsed.tracking_id, verdict.reason))
-                elif policy is not None and policy.allowed_hostnames and (where := hostname_problem(
-                        policy.allowed_hostnames, parsed.fields, request.origin)):
-                    messages.append(_hostname_message(where, parsed, request))
-                else:
-                    messages.extend(_enrichment_messages(ingest, parsed, request, policy))
+                messages.extend(_outcome_messages(parsed, out, request))
             ip, overridden = ingest.enricher.address(request, parsed.ip_override)
             if (parsed.anonymize_ip or overridden) and ip:
-                messages.extend(_anonymized_message(ip, policy))
+                messages.extend(_anonymized_message(ip, out.policy))
         valid = not any(m.type == "ERROR" for m in messages)
         results.append({"valid": valid, "hit": f"{request.path}?{text}",
                         "parserMessage": [m.json() for m in messages]})
@@ -236,6 +196,24 @@ async def debug(ingest: Ingest, request: RawRequest) -> Response:
     }
     return cors(request, Response(200, orjson.dumps(body), b"application/json; charset=utf-8",
                                   list(NO_CACHE)))
+
+
+def _outcome_messages(parsed: ua.ParsedHit, out: Outcome, request: RawRequest) -> list[ua.Message]:
+    """What production decides for a valid hit: its property, hostname, bot or spam verdict."""
+    if out.reason in (UNKNOWN_PROPERTY, DISABLED_PROPERTY):
+        return [_property_message(parsed.tracking_id, out.reason)]
+    if out.reason == DISALLOWED_HOSTNAME:
+        return [_hostname_message(out.where or "page", parsed, request)]
+    if out.reason == REFERRER_SPAM:
+        return [ua.Message("WARN", "HIT_FILTERED", "The referrer is on the referrer-spam list; "
+                           "the hit is not recorded.", "dr")]
+    if out.reason is not None:
+        return [ua.Message("WARN", "HIT_FILTERED", f"The hit comes from a bot "
+                           f"({out.bot_reason}); it is not recorded.", "ua")]
+    if out.bot_reason is not None:
+        return [ua.Message("INFO", "HIT_FLAGGED", f"The hit comes from a bot "
+                           f"({out.bot_reason}); it is recorded flagged.", "ua")]
+    return []
 
 
 def _anonymized_message(ip: str, policy: Policy | None) -> list[ua.Message]:
@@ -260,26 +238,6 @@ def _hostname_message(where: str, parsed: ua.ParsedHit, request: RawRequest) -> 
                           "the property allows only some; the hit is not recorded.", "dh")
     return ua.Message("WARN", "HIT_FILTERED", f"The page hostname ({host}) is not among the "
                       "property's allowed hostnames; the hit is not recorded.", "dh")
-
-
-def _enrichment_messages(ingest: Ingest, parsed: ua.ParsedHit, request: RawRequest,
-                         policy: Policy | None) -> list[ua.Message]:
-    """What production would decide from enrichment: a bot or a spam referrer."""
-    precision = policy.precision if policy is not None else DEFAULT_PRECISION
-    found = ingest.enricher.apply(dict(parsed.fields), request, ip_override=parsed.ip_override,
-                                  ua_override=parsed.ua_override, anonymize=parsed.anonymize_ip,
-                                  precision=precision,
-                                  bot_policy=policy.bot_policy if policy else None)
-    if found.filter_reason == "referrer_spam":
-        return [ua.Message("WARN", "HIT_FILTERED", "The referrer is on the referrer-spam list; "
-                           "the hit is not recorded.", "dr")]
-    if found.filter_reason is not None:
-        return [ua.Message("WARN", "HIT_FILTERED", f"The hit comes from a bot "
-                           f"({found.bot_reason}); it is not recorded.", "ua")]
-    if found.bot_reason is not None:
-        return [ua.Message("INFO", "HIT_FLAGGED", f"The hit comes from a bot "
-                           f"({found.bot_reason}); it is recorded flagged.", "ua")]
-    return []
 
 
 def _property_message(tracking_id: str, reason: str) -> ua.Message:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from collector import collect
+from collector import collect, ga4
 from collector.http import RawRequest, Response, preflight, problem
 from collector.ingest import Ingest
 
@@ -33,6 +33,9 @@ ROUTES: dict[str, tuple[frozenset[str], Handler]] = {
     **{path: (frozenset({"GET", "POST"}), collect.handle) for path in collect.COLLECT_PATHS},
     collect.BATCH_PATH: (frozenset({"POST"}), collect.handle),
     collect.DEBUG_PATH: (frozenset({"GET", "POST"}), collect.debug),
+    ga4.GTAG_PATH: (frozenset({"GET", "POST"}), ga4.handle_gtag),
+    ga4.MP_PATH: (frozenset({"POST"}), ga4.handle_mp),
+    ga4.MP_DEBUG_PATH: (frozenset({"POST"}), ga4.debug_mp),
 }
 
 

@@ -106,7 +106,7 @@ class Enrichment(Protocol):
     def apply(self, fields: dict[str, Any], request: RawRequest, *, ip_override: str | None,
               ua_override: str | None, anonymize: bool,
               precision: Precision = DEFAULT_PRECISION,
-              bot_policy: str | None = None) -> Verdict:
+              bot_policy: str | None = None, hints: tuple[bytes, ...] | None = None) -> Verdict:
         ...
 
 
@@ -149,9 +149,11 @@ class Enricher:
     def apply(self, fields: dict[str, Any], request: RawRequest, *, ip_override: str | None,
               ua_override: str | None, anonymize: bool,
               precision: Precision = DEFAULT_PRECISION,
-              bot_policy: str | None = None) -> Verdict:
+              bot_policy: str | None = None, hints: tuple[bytes, ...] | None = None) -> Verdict:
         """Fill the enrichment fields of one hit in place; ``precision`` and ``bot_policy``
-        are the property's (``bot_policy`` None: the collector's)."""
+        are the property's (``bot_policy`` None: the collector's); ``hints``: client-hint
+        values (:func:`collector.device.hint_values` order) the payload carries, in place of
+        the request's headers (gtag's uaa… params)."""
         if ip_override is not None and (valid := override_ip(ip_override)) is not None:
             place = self._places(valid, True, precision)
         else:
@@ -169,7 +171,8 @@ class Enricher:
         if ua_override is not None:
             agent = self._agents(ua_override[:MAX_UA_LENGTH], None)
         else:
-            agent = self._agents(request.user_agent[:MAX_UA_LENGTH], hint_values(request.headers))
+            agent = self._agents(request.user_agent[:MAX_UA_LENGTH],
+                                 hints if hints is not None else hint_values(request.headers))
         fields.update(agent.fields)
 
         location = fields.get("page_location")

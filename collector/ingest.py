@@ -1,5 +1,13 @@
 """Protocol-independent tail of every hit: property check and policy, rate limit, enrichment
-in turns, canonical Hit, sink, counting."""
+in turns, canonical Hit, sink, counting.
+
+One way through (DESIGN.md): a protocol module parses a request into :class:`Incoming` hits
+(Hit fields so far, or the problem that makes one invalid), :meth:`Ingest.take` takes them
+through the property check, the API secret where the protocol has one, the allowed
+hostnames, the rate limit, enrichment, the sink and the counters, and answers a
+:class:`Taken`: an :class:`Outcome` per hit, or the 429 / 503 the whole request gets. The
+protocol module only formats the answer (GIF, 204, debug JSON). ``record=False`` (the debug
+endpoints) decides the same without forwarding, counting or taking from the rate limit."""
 
 from __future__ import annotations
 
@@ -7,10 +15,13 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from collector.enrich import BOT
 from collector.errors import SinkUnavailable, Unavailable
-from collector.policy import Policy, policy_of
+from collector.filtered import agent_family
+from collector.policy import DISALLOWED_HOSTNAME, Policy, hostname_problem, policy_of
 from collector.properties import Stale
 from collector.ratelimit import RateLimiter
+from collector.visitor import DailySalts, day_of, visitor_id
 from lambdalytics import hit as hitmod
 
 if TYPE_CHECKING:
@@ -31,6 +42,7 @@ TOO_LARGE = "payload_too_large"
 BATCH_TOO_LARGE = "batch_too_large"
 BOT_FLAGGED = "bot_flagged"  # a bot forwarded with its flag (its policy did not filter it), counted
 RATE_LIMITED = "rate_limited"  # answered 429: refused, and counted per property too
+INVALID_API_SECRET = "invalid_api_secret"  # noqa: S105 (a filter reason) GA4 MP: no secret matches
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,32 +57,91 @@ class Verdict:
 _UNKNOWN = Verdict(None, UNKNOWN_PROPERTY)
 
 
+class Incoming:
+    """One parsed hit of any protocol, as :meth:`Ingest.take` takes it: the claimed tracking
+    id and either the Hit fields so far (everything but ``property_id`` and enrichment) or
+    the ``problem`` (a filter reason: invalid_hit, payload_too_large, …) that makes it
+    invalid. ``hints``: client hints from the payload (gtag's uaa… params) in place of the
+    request's headers; ``secret``: an API secret the property must have (GA4 MP);
+    ``overrides``: Hit fields the sender set that enrichment must not replace (MP device);
+    ``needs_client_id``: it has none, so it is invalid unless the property is cookieless."""
+
+    __slots__ = ("anonymize", "fields", "hints", "ip_override", "needs_client_id", "overrides",
+                 "problem", "secret", "tracking_id", "ua_override")
+
+    def __init__(self, tracking_id: str, fields: dict[str, Any] | None = None, *,
+                 problem: str | None = None, ip_override: str | None = None,
+                 ua_override: str | None = None, anonymize: bool = False,
+                 hints: tuple[bytes, ...] | None = None, secret: str | None = None,
+                 overrides: dict[str, Any] | None = None, needs_client_id: bool = False) -> None:
+        self.tracking_id = tracking_id
+        self.fields = fields
+        self.problem = problem if fields is not None or problem is not None else INVALID_HIT
+        self.ip_override = ip_override
+        self.ua_override = ua_override
+        self.anonymize = anonymize
+        self.hints = hints
+        self.secret = secret
+        self.overrides = overrides
+        self.needs_client_id = needs_client_id
+
+
+class Outcome:
+    """What became of one hit: ``reason`` None means forwarded (with ``record=False``: would
+    be); else the filter reason it was counted under. ``where``: for disallowed_hostname,
+    ``page`` or ``origin``; ``bot_reason`` for every bot, forwarded or not; ``policy`` for
+    every hit of a known property."""
+
+    __slots__ = ("bot_reason", "policy", "reason", "where")
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.bot_reason: str | None = None
+        self.where: str | None = None
+        self.policy: Policy | None = None
+
+
+class Taken:
+    """A request's answer from the tail: an outcome per hit, in order; ``wait`` > 0 when the
+    request is rate limited (429, nothing forwarded); ``unavailable`` when it gets a 503."""
+
+    __slots__ = ("outcomes", "unavailable", "wait")
+
+    def __init__(self, outcomes: list[Outcome], wait: float = 0.0,
+                 unavailable: Unavailable | None = None) -> None:
+        self.outcomes = outcomes
+        self.wait = wait
+        self.unavailable = unavailable
+
+
 class Enriching:
     """One hit waiting for its enrichment (:meth:`Ingest.enrich`): its fields (enriched in
     place) and the hit's own inputs besides its request; ``found`` is set once it ran."""
 
     def __init__(self, fields: dict[str, Any], *, ip_override: str | None,
                  ua_override: str | None, anonymize: bool, precision: Precision,
-                 bot_policy: str | None) -> None:
+                 bot_policy: str | None, hints: tuple[bytes, ...] | None = None) -> None:
         self.fields = fields
         self.ip_override = ip_override
         self.ua_override = ua_override
         self.anonymize = anonymize
         self.precision = precision
         self.bot_policy = bot_policy
+        self.hints = hints
         self.found: Found | None = None
 
 
 class Ingest:
     def __init__(self, sink: GroupCommitSink, properties: PropertyCache,
                  counters: FilteredCounters, metrics: Metrics, enricher: Enrichment,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: RateLimiter | None = None, salts: DailySalts | None = None) -> None:
         self.sink = sink
         self.properties = properties
         self.counters = counters
         self.metrics = metrics
         self.enricher = enricher
         self.limiter = limiter or RateLimiter()
+        self.salts = salts or DailySalts()
         # property id → the verdict for the Property object cached now (a new object, after
         # the cache refreshed, gets a new verdict: its policy may have changed)
         self._verdicts: dict[str, Verdict] = {}
@@ -148,13 +219,119 @@ class Ingest:
                 for hit in hits:
                     hit.found = apply(hit.fields, request, ip_override=hit.ip_override,
                                       ua_override=hit.ua_override, anonymize=hit.anonymize,
-                                      precision=hit.precision, bot_policy=hit.bot_policy)
+                                      precision=hit.precision, bot_policy=hit.bot_policy,
+                                      hints=hit.hints)
             except Exception as exc:  # that request fails (its handler raises it), not the turn
                 if not done.done():
                     done.set_exception(exc)
                 continue
             if not done.done():  # cancelled: its request has gone
                 done.set_result(None)
+
+    async def take(self, protocol: str, request: RawRequest, hits: list[Incoming], *,
+                   record: bool = True) -> Taken:
+        """Take a request's parsed hits through the tail (the module docstring)."""
+        outcomes: list[Outcome] = []
+        passed: list[tuple[Incoming, Outcome, str, Policy]] = []
+        futures: list[asyncio.Future[None]] = []
+        limited = False  # whether any of them has a rate limit
+        secrets_ok: dict[str, bool] = {}
+        try:
+            for hit in hits:
+                out = Outcome()
+                outcomes.append(out)
+                tid = hit.tracking_id
+                if hit.problem is not None:
+                    out.reason = hit.problem
+                    if record:
+                        self.filtered(protocol, None, tid, hit.problem)
+                    continue
+                verdict = self.check_fresh(tid) or await self.check(tid)
+                prop, policy = verdict.property, verdict.policy
+                pid = prop.property_id if prop is not None else None
+                out.policy = policy
+                reason = verdict.reason
+                if reason is None and hit.secret is not None and prop is not None:
+                    ok = secrets_ok.get(prop.property_id)  # one digest per request, not event
+                    if ok is None:
+                        ok = secrets_ok[prop.property_id] = \
+                            prop.verify_secret(hit.secret) is not None
+                    if not ok:
+                        reason = INVALID_API_SECRET
+                if reason is None and hit.needs_client_id and not (policy and policy.cookieless):
+                    reason = INVALID_HIT
+                # a sender with the property's API secret is not a page: no hostname check
+                if reason is None and policy is not None and policy.allowed_hostnames \
+                        and hit.secret is None:
+                    out.where = hostname_problem(policy.allowed_hostnames, hit.fields or {},
+                                                 request.origin)
+                    if out.where is not None:
+                        reason = DISALLOWED_HOSTNAME
+                if reason is not None:
+                    out.reason = reason
+                    if record:
+                        self.filtered(protocol, pid, tid, reason)
+                    continue
+                assert pid is not None
+                assert policy is not None
+                passed.append((hit, out, pid, policy))
+                limited = limited or policy.rate_limit is not None
+            # a request's hits pass the rate limit together or not at all (the client retries
+            # the whole request; hits filtered above are counted again then)
+            if record and limited and (wait := self.admit(
+                    protocol, [(h.tracking_id, pid, pol.rate_limit) for h, _, pid, pol in passed])):
+                return Taken(outcomes, wait)
+            if not passed:
+                return Taken(outcomes)
+            enriching = []
+            for hit, _, pid, policy in passed:
+                assert hit.fields is not None
+                fields = hit.fields if record else dict(hit.fields)
+                fields["property_id"] = pid
+                if policy.cookieless and hit.secret is None:
+                    fields["client_id"] = await self._visitor(request, hit, pid)
+                enriching.append(Enriching(fields, ip_override=hit.ip_override,
+                                           ua_override=hit.ua_override, anonymize=hit.anonymize,
+                                           precision=policy.precision, bot_policy=policy.bot_policy,
+                                           hints=hit.hints))
+            await self.enrich(request, enriching)
+            for one, (hit, out, pid, _) in zip(enriching, passed, strict=True):
+                found = one.found
+                assert found is not None
+                out.bot_reason = found.bot_reason
+                if found.filter_reason is not None:
+                    out.reason = found.filter_reason
+                    if record:
+                        self.filtered(protocol, pid, hit.tracking_id, found.filter_reason,
+                                      agent=agent_family(one.fields) if found.filter_reason == BOT
+                                      else None)
+                    continue
+                if not record:
+                    continue
+                if hit.overrides:
+                    _override(one.fields, hit.overrides)
+                if found.bot_reason is not None:
+                    self.counters.add(pid, hit.tracking_id, BOT_FLAGGED)
+                futures.append(self.submit(one.fields))
+        except Unavailable as exc:
+            # hits queued before the refusal still go to Kinesis; the client will retry the
+            # request, and their deterministic ids let the archiver drop the copies
+            if record:
+                self.refused(protocol, type(exc).__name__)
+            return Taken(outcomes, unavailable=exc)
+        try:
+            await self.wait(protocol, futures)
+        except Unavailable as exc:
+            return Taken(outcomes, unavailable=exc)
+        return Taken(outcomes)
+
+    async def _visitor(self, request: RawRequest, hit: Incoming, property_id: str) -> str:
+        """A cookieless property's client id for this hit (collector.visitor)."""
+        day = day_of(request.received)
+        salt = self.salts.cached(day) or await self.salts.get(day)
+        address, _ = self.enricher.address(request, hit.ip_override)
+        agent = hit.ua_override if hit.ua_override is not None else request.user_agent
+        return visitor_id(salt, property_id, address, agent)
 
     def submit(self, fields: dict[str, Any]) -> asyncio.Future[None]:
         """Queue one hit; the future resolves once it is in Kinesis. Raises Overloaded."""
@@ -184,3 +361,11 @@ class Ingest:
             if isinstance(first, Unavailable):
                 raise first
             raise SinkUnavailable(str(first))
+
+
+def _override(fields: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """The sender's own device fields win over detection; a bot stays in category bot."""
+    bot = fields.get("is_bot")
+    fields.update(overrides)
+    if bot:
+        fields["device_category"] = "bot"

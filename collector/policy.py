@@ -58,12 +58,13 @@ class Policy:
     precision: Precision
     bot_policy: str | None  # filter, filter_all or flag; None: the collector's
     rate_limit: int | None  # hits/s in this task; None: no limit
+    cookieless: bool = False  # the collector derives the client id (collector.visitor)
 
 
 def policy_of(prop: Property) -> Policy:
     bots = None if prop.bot_policy == DEFAULT_BOT_POLICY else prop.bot_policy
     return Policy(prop.allowed_hostnames, precision(prop.ip_precision, prop.geo_precision),
-                  bots, prop.rate_limit)
+                  bots, prop.rate_limit, prop.cookieless)
 
 
 def origin_host(origin: str) -> str:

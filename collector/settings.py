@@ -14,8 +14,9 @@ class CollectorSettings(CommonSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     max_body_bytes: int = Field(
-        64 * 1024, ge=16 * 1024,
-        description="hard cap on a request body or query: past it, 413 without reading on",
+        256 * 1024, ge=16 * 1024,
+        description="hard cap on a request body or query: past it, 413 without reading on "
+        "(above every protocol's own limit: GA4 MP bodies go to 130 kB)",
     )
     sink_max_in_flight: int = Field(4, ge=1, le=64, description="PutRecords calls at once "
                                     "(an emulator gets one at a time whatever this says)")

@@ -479,7 +479,7 @@ def _finish(h: ParsedHit, version: str | None,
     if h.hit_type == "exception" and "exception_fatal" not in f:
         f["exception_fatal"] = True  # exf defaults to 1
     if "page_location" in f and ("page_hostname" not in f or "page_path" not in f):
-        _from_location(f)
+        from_location(f)
     if items:
         f["items"] = _build_items(items)
     if promos:
@@ -488,7 +488,7 @@ def _finish(h: ParsedHit, version: str | None,
         f["type"] = h.hit_type
 
 
-def _from_location(f: dict[str, Any]) -> None:
+def from_location(f: dict[str, Any]) -> None:
     """Host and path of ``dl`` where ``dh`` / ``dp`` were not sent (the common case, so the
     plain ``scheme://host[:port]/path?query`` shape is split by hand; others go to urlsplit)."""
     location: str = f["page_location"]

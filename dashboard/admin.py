@@ -103,11 +103,13 @@ class PolicyIn(BaseModel):
     bot_policy: BotPolicy | None = None
     rate_limit: int | None = Field(None, ge=1, le=1_000_000,
                                    description="hits/s per collector task; null: none")
+    cookieless: bool | None = Field(None, description="the collector derives a daily visitor "
+                                    "id (a salted hash); no client id is kept")
 
     def changes(self) -> dict[str, Any]:
         out = self.model_dump(exclude_unset=True)
         for name in ("enabled", "timezone", "currency", "ip_precision", "geo_precision",
-                     "bot_policy", "allowed_hostnames", "goals", "name"):
+                     "bot_policy", "allowed_hostnames", "goals", "name", "cookieless"):
             if name in out and out[name] is None:
                 raise InvalidProperty(f"{name} cannot be null")
         if "goals" in out:
@@ -191,6 +193,7 @@ class PropertyOut(BaseModel):
     geo_precision: str
     bot_policy: str
     rate_limit: int | None
+    cookieless: bool
     api_secrets: list[SecretOut]
     version: int
 
@@ -207,7 +210,7 @@ class PropertyOut(BaseModel):
                    for g in p.goals],
             retention_days=p.retention_days, ip_precision=p.ip_precision,
             geo_precision=p.geo_precision, bot_policy=p.bot_policy, rate_limit=p.rate_limit,
-            api_secrets=[SecretOut(secret_id=s.secret_id, label=s.label, created_at=s.created_at)
+            cookieless=p.cookieless, api_secrets=[SecretOut(secret_id=s.secret_id, label=s.label, created_at=s.created_at)
                          for s in p.api_secrets],
             version=p.version)
 

@@ -55,7 +55,7 @@ _GA4_ALPHABET = string.ascii_uppercase + string.digits
 
 UPDATABLE = frozenset({
     "name", "enabled", "allowed_hostnames", "timezone", "currency", "goals", "retention_days",
-    "ip_precision", "geo_precision", "bot_policy", "rate_limit",
+    "ip_precision", "geo_precision", "bot_policy", "rate_limit", "cookieless",
 })
 _RETRYABLE = frozenset({
     "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
@@ -113,6 +113,7 @@ class Property:
     geo_precision: str = policy.DEFAULT_GEO_PRECISION
     bot_policy: str = "default"
     rate_limit: int | None = None  # hits/s per collector task; None: no limit
+    cookieless: bool = False  # the collector derives a daily visitor id (collector.visitor)
     api_secrets: tuple[ApiSecret, ...] = ()
     version: int = 0
 
@@ -233,8 +234,9 @@ def with_changes(prop: Property, changes: Mapping[str, Any]) -> Property:
     for name in ("allowed_hostnames", "goals"):
         if name in fixed:
             fixed[name] = tuple(fixed[name])
-    if "enabled" in fixed and not isinstance(fixed["enabled"], bool):
-        raise InvalidProperty("enabled must be true or false")
+    for name in ("enabled", "cookieless"):
+        if name in fixed and not isinstance(fixed[name], bool):
+            raise InvalidProperty(f"{name} must be true or false")
     return _validated(dataclasses.replace(prop, **fixed))
 
 
@@ -259,6 +261,7 @@ def _to_item(prop: Property) -> dict[str, Any]:
         "ip_precision": {"S": prop.ip_precision},
         "geo_precision": {"S": prop.geo_precision},
         "bot_policy": {"S": prop.bot_policy},
+        "cookieless": {"BOOL": prop.cookieless},
         "api_secrets": {"M": {s.secret_id: _secret_value(s) for s in prop.api_secrets}},
         "version": {"N": str(prop.version)},
     }
@@ -303,6 +306,7 @@ def _from_item(item: Mapping[str, Any]) -> Property:
         geo_precision=_s(item, "geo_precision", policy.DEFAULT_GEO_PRECISION),
         bot_policy=_s(item, "bot_policy", "default"),
         rate_limit=_n(item, "rate_limit"),
+        cookieless=item.get("cookieless", {}).get("BOOL", False),
         api_secrets=tuple(sorted(
             (ApiSecret(sid, v["M"]["digest"]["S"], v["M"]["created_at"]["S"],
                        v["M"].get("label", {}).get("S", ""))

@@ -35,7 +35,8 @@ from lambdalytics.property_policy import (
 from lambdalytics.retention import Retention
 
 _POLICY_DESTS = ("name", "timezone", "currency", "retention_days", "ip_precision",
-                 "geo_precision", "bot_policy", "rate_limit", "allowed_hostnames", "goals")
+                 "geo_precision", "bot_policy", "rate_limit", "allowed_hostnames", "goals",
+                 "cookieless")
 
 
 def _optional_int(text: str) -> int | None:
@@ -63,6 +64,8 @@ def _policy_options(p: argparse.ArgumentParser, *, update: bool) -> None:
     p.add_argument("--bot-policy", choices=BOT_POLICIES)
     p.add_argument("--rate-limit", type=_optional_int, default=argparse.SUPPRESS,
                    metavar="HITS_PER_S|none", help="per collector task; none: no limit")
+    p.add_argument("--cookieless", action=argparse.BooleanOptionalAction, default=None,
+                   help="the collector derives a daily visitor id; no client id is kept")
     p.add_argument("--allowed-hostname", dest="allowed_hostnames", action="append",
                    metavar="HOST", help="repeat; *.example.com for subdomains")
     p.add_argument("--goal", dest="goals", action="append", type=_goal,
@@ -175,7 +178,8 @@ def _print_property(prop: Property) -> None:
              ("retention_days", "none" if prop.retention_days is None else prop.retention_days),
              ("ip_precision", prop.ip_precision), ("geo_precision", prop.geo_precision),
              ("bot_policy", prop.bot_policy),
-             ("rate_limit", "none" if prop.rate_limit is None else prop.rate_limit)]
+             ("rate_limit", "none" if prop.rate_limit is None else prop.rate_limit),
+             ("cookieless", str(prop.cookieless).lower())]
     rows += [("allowed_hostname", h) for h in prop.allowed_hostnames]
     rows += [("goal", f"{g.name}:{g.field}:{g.match}:{g.value}") for g in prop.goals]
     rows += [("api_secret_id", f"{s.secret_id}\t{s.created_at}\t{s.label}")

@@ -64,7 +64,10 @@ def resources(prefix: str = "lambdalytics", *, shard_count: int | None = None,
         stream=StreamSpec(f"{prefix}-hits", shard_count=shard_count),
         # properties: items keyed "property#<id>" and one alias item per tracking id,
         # "tid#<UA-…|G-…|firebase app id>" (lambdalytics.properties)
-        properties=TableSpec(f"{prefix}-properties", KeyAttribute("pk")),
+        # and, for cookieless properties, one "salt#<day>" item a day, expiring by TTL
+        # (collector.visitor)
+        properties=TableSpec(f"{prefix}-properties", KeyAttribute("pk"),
+                             ttl_attribute="expires_at"),
         # rollups: per property per minute, write-sharded partition key (archiver)
         rollups=TableSpec(
             f"{prefix}-rollups", KeyAttribute("pk"), KeyAttribute("sk"), ttl_attribute="expires_at"

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from urllib.parse import quote
 
 import httpx
+import orjson
 import pytest
 from hypothesis import HealthCheck, event, example, given
 from hypothesis import settings as hsettings
@@ -23,8 +24,9 @@ from collector.edge import ROUTES
 from collector.settings import CollectorSettings
 from tests.support import UA_TID, create_stack, isolate_aws_env, running_collector
 
+GA4_TID = "G-FUZZ000001"
 OTHER_PATHS = ["/", "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc",
-               "/g/collect", "/mp/collect", "/debug/batch", "/collect/", "//collect", "/COLLECT",
+               "/g/collect/", "/mp/collect/", "/debug/batch", "/collect/", "//collect", "/COLLECT",
                "/collect;x", "/%63ollect", "/debug/collect/", "/batch?"]
 
 
@@ -50,7 +52,7 @@ def http(request: pytest.FixtureRequest, moto_url: str, module_env: None) -> Ite
         aws_region="us-east-1", sink_max_in_flight=1, sink_linger_ms=5, log_format="text",
         **PATHS[request.param],
     )
-    create_stack(settings, [UA_TID])
+    create_stack(settings, [UA_TID, GA4_TID])
     with running_collector(settings) as collector, \
             httpx.Client(base_url=collector.url, timeout=60) as client:
         yield client
@@ -93,19 +95,61 @@ def _hit_like(draw: st.DrawFn) -> str:
     return "&".join(draw(st.permutations(head)) + tail)
 
 
+@st.composite
+def _gtag_line(draw: st.DrawFn) -> str:
+    """A gtag.js event line: often a valid event, with random parameters after it."""
+    head = [f"v={draw(st.sampled_from(['2', '2', '1']))}",
+            f"tid={draw(st.sampled_from([GA4_TID, GA4_TID, 'G-NOPE', 'UA-1-1', '']))}",
+            f"cid={draw(_word)}", f"en={draw(st.sampled_from(['page_view', 'purchase', '', '_x']))}",
+            f"_p={draw(_word)}", f"_s={draw(st.integers(-2, 300))}"]
+    tail = draw(st.lists(st.one_of(
+        st.tuples(st.sampled_from(["ep.a", "epn.b", "up.c", "upn.d", "pr1", "pr200", "pr9999",
+                                   "sid", "sct", "_et", "uafvl", "uam", "gcs", "dl", "cu"]),
+                  _values).map("=".join), _pair), max_size=12))
+    return "&".join(draw(st.permutations(head)) + tail)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats() | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=6)
+    | st.dictionaries(st.text(max_size=12), children, max_size=6), max_leaves=30)
+
+
+@st.composite
+def _mp_body(draw: st.DrawFn) -> object:
+    """A Measurement Protocol body: often well-formed, with random values inside."""
+    if draw(st.integers(0, 4)) == 0:
+        return draw(_json)
+    events = draw(st.lists(st.fixed_dictionaries(
+        {"name": st.sampled_from(["page_view", "purchase", "_bad", "", "session_start"]) | _word},
+        optional={"params": st.dictionaries(st.sampled_from(["items", "value", "session_id",
+                                                             "page_location", "x"]) | _word,
+                                            _json, max_size=6)}), max_size=30))
+    return {"client_id": draw(st.sampled_from(["1.2", ""]) | _json), "events": events,
+            **draw(st.dictionaries(st.sampled_from(["timestamp_micros", "user_properties",
+                                                    "consent", "user_location", "device",
+                                                    "validation_behavior", "user_data"]),
+                                   _json, max_size=4))}
+
+
 _payload = st.one_of(_hit_like(), _junk_payload, st.text(_ascii + "&=%", max_size=200))
-_big = st.sampled_from([8000, 8001, 8192, 8193, 16384, 16385, 64 * 1024, 64 * 1024 + 1, 70_000])
+_big = st.sampled_from([8000, 8001, 8192, 8193, 16384, 16385, 130_000, 256 * 1024,
+                        256 * 1024 + 1, 270_000])
 
 
 @st.composite
 def _bodies(draw: st.DrawFn) -> bytes:
-    kind = draw(st.sampled_from(["none", "bytes", "payload", "batch", "big"]))
+    kind = draw(st.sampled_from(["none", "bytes", "payload", "batch", "big", "gtag", "mp"]))
     if kind == "none":
         return b""
     if kind == "bytes":
         return draw(st.binary(max_size=300))
     if kind == "payload":
         return draw(_payload).encode()
+    if kind == "gtag":  # shared params in the query, one event per line
+        return "\n".join(draw(st.lists(_gtag_line(), max_size=30))).encode()
+    if kind == "mp":
+        return orjson.dumps(draw(_mp_body()))
     if kind == "batch":
         lines = draw(st.lists(_payload, max_size=24))
         sep = draw(st.sampled_from(["\n", "\r\n", "\n\n"]))
@@ -157,7 +201,7 @@ def _acceptable(r: httpx.Response) -> bool:
          body=b"v=1&tid=UA-1234-1&cid=1&t=pageview&dp=/&qt=" + b"9" * 5000)
 @example(method="POST", path="/debug/collect", query="", headers={"content-type": "text/plain"},
          body=b"v=1&tid=UA-1234-1&cid=1&t=pageview&dp=/&il" + b"1" * 4400 + b"nm=x")
-@example(method="POST", path="/collect", query="", headers={}, body=b"x" * (64 * 1024 + 1))
+@example(method="POST", path="/collect", query="", headers={}, body=b"x" * (256 * 1024 + 1))
 def test_no_request_gets_a_server_error(http: httpx.Client, method: str, path: str, query: str,
                                         body: bytes, headers: dict[str, str]) -> None:
     target = f"{path}?{query}" if query else path
@@ -168,4 +212,4 @@ def test_no_request_gets_a_server_error(http: httpx.Client, method: str, path: s
     event(f"{method} {r.status_code}")
     assert _acceptable(r), (r.status_code, r.headers, r.content[:500])
     if r.status_code == 413:
-        assert len(body) > 64 * 1024 or len(r.request.url.query) > 64 * 1024
+        assert len(body) > 256 * 1024 or len(r.request.url.query) > 256 * 1024

@@ -41,7 +41,8 @@ class Recording:
 
     def apply(self, fields: dict[str, Any], request: RawRequest, *, ip_override: str | None,
               ua_override: str | None, anonymize: bool, precision: Any = DEFAULT_PRECISION,
-              bot_policy: str | None = None) -> Verdict:
+              bot_policy: str | None = None,
+              hints: tuple[bytes, ...] | None = None) -> Verdict:
         if (ua_override or request.user_agent) == "boom":
             raise RuntimeError("enrichment failed")
         self.events.append(f"enrich {fields['client_id']}")

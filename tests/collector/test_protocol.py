@@ -159,15 +159,15 @@ def test_expect_100_continue(settings: CollectorSettings, conn: Conn) -> None:
 
 def test_a_declared_body_over_the_cap_is_refused_before_it_is_sent(conn: Conn) -> None:
     conn.send(b"POST /collect HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-              b"Content-Length: 70000\r\n\r\n")
+              b"Content-Length: 300000\r\n\r\n")
     status, headers, body = conn.answer()  # no 100 Continue first
     assert status == 413
     assert headers["content-type"] == "application/problem+json"
-    assert b"65536-byte cap" in body
+    assert b"262144-byte cap" in body
 
 
 def test_a_chunked_body_over_the_cap_is_refused_and_the_connection_goes_on(conn: Conn) -> None:
-    chunk = b"a" * 40_000
+    chunk = b"a" * 140_000
     conn.send(b"POST /collect HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
               + b"%x\r\n" % len(chunk) + chunk + b"\r\n")
     assert conn.nothing_yet()  # under the cap so far: it waits for the rest

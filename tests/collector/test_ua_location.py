@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from collector.ua import _from_location, _from_location_slow
+from collector.ua import _from_location_slow, from_location
 
 _text = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters="\\"),
                 max_size=30)
@@ -20,6 +20,6 @@ def test_fast_split_matches_urlsplit(scheme: str, host: str, port: str, tail: st
     location = f"{scheme}://{host}{port}{tail}"
     fast: dict[str, object] = {"page_location": location}
     slow: dict[str, object] = {"page_location": location}
-    _from_location(fast)
+    from_location(fast)
     _from_location_slow(slow)
     assert fast == slow
