@@ -20,7 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from collector import collect, putrecords, ua
+from collector import collect, putrecords, tracker, ua
 from collector.bots import BotDetector
 from collector.device import DeviceDetector
 from collector.edge import ROUTES, ClientGone, Edge, Runtime, dispatch
@@ -101,6 +101,7 @@ def create_app(settings: CollectorSettings, overrides: Overrides | None = None) 
         lifespan=lifespan,
     )
     _routes(api, runtime, metrics, readiness)
+    api.include_router(tracker.router)
     return Edge(runtime, api, fast_path=settings.fast_path)
 
 
