@@ -25,12 +25,13 @@ from archiver import worker as archiver_worker
 from archiver.settings import ArchiverSettings
 from collector.server import config as collector_config
 from collector.settings import CollectorSettings
-from lambdalytics import aws, bootstrap, kinesalite
+from lambdalytics import api_secrets, aws, bootstrap, kinesalite
 from lambdalytics.properties import PropertyStore, TrackingIdTaken
 
 log = logging.getLogger(__name__)
 
 DEMO_TRACKING_ID = "UA-100000-1"
+DEMO_MEASUREMENT_ID = "G-DEMO100000"
 DEMO_PROPERTY = "pdemo"
 
 
@@ -49,12 +50,17 @@ def start_moto(port: int) -> tuple[object, str]:
 LOCAL_SHARDS = 4
 
 
-async def prepare(settings: CollectorSettings) -> None:
+async def prepare(settings: CollectorSettings) -> str:
+    """Provision the stack and the demo property (a UA id, a GA4 id and an API secret made
+    for this run: the embedded AWS keeps nothing after it); the secret, for the banner."""
     await bootstrap.provision(settings, shard_count=LOCAL_SHARDS)
+    secret = api_secrets.new_secret()
     async with aws.client(aws.session(), "dynamodb", settings) as ddb:
         with contextlib.suppress(TrackingIdTaken):
             await PropertyStore(ddb, settings.resources.properties.name).register(
-                "Demo site", [DEMO_TRACKING_ID], property_id=DEMO_PROPERTY)
+                "Demo site", [DEMO_TRACKING_ID, DEMO_MEASUREMENT_ID], property_id=DEMO_PROPERTY,
+                api_secrets_=[secret])
+    return secret
 
 
 # hits reach S3 within seconds locally (production defaults favour fewer, larger objects)
@@ -62,9 +68,9 @@ LOCAL_FLUSH_INTERVAL_S = 5.0
 
 
 def banner(settings: CollectorSettings, url: str, aws_url: str, kinesis_url: str,
-           out: TextIO) -> None:
+           out: TextIO, secret: str = "") -> None:
     res = settings.resources
-    tid = DEMO_TRACKING_ID
+    tid, gid = DEMO_TRACKING_ID, DEMO_MEASUREMENT_ID
     flush = int(LOCAL_FLUSH_INTERVAL_S)
     script = Path(sys.executable).with_name("lambdalytics")
     command = str(script) if script.exists() else "lambdalytics"
@@ -74,7 +80,8 @@ def banner(settings: CollectorSettings, url: str, aws_url: str, kinesis_url: str
     print(f"""
 Lambdalytics is running locally.
   collector     {url}
-  tracking id   {tid}   (demo property {DEMO_PROPERTY})
+  tracking ids  {tid} and {gid}   (demo property {DEMO_PROPERTY})
+  API secret    {secret}   (for {gid}'s Measurement Protocol, this run only)
   embedded AWS  {aws_url}   (moto: tables {res.properties.name}, … and the archive bucket)
   Kinesis       {kinesis_url}   (kinesalite: stream {res.stream.name}, {LOCAL_SHARDS} shards)
   archive       s3://{res.archive.name}/hits/   (on the embedded AWS; hits land within ~{flush} s)
@@ -85,6 +92,11 @@ Send a hit:
 Check a hit without recording it (this one lacks `ea`, and debug says so):
   curl -s '{url}/debug/collect?v=1&tid={tid}&cid=555.1&t=event&ec=video'
 Point analytics.js at it:  ga('set', 'transportUrl', '{url}/collect');
+Point gtag.js at it:       gtag('config', '{gid}', {{server_container_url: '{url}'}});
+Or use our tracker:        <script async src="{url}/lt.js" data-id="{gid}"></script>
+Send a GA4 Measurement Protocol event:
+  curl -i -X POST '{url}/mp/collect?measurement_id={gid}&api_secret={secret}' \\
+       -d '{{"client_id": "555.1", "events": [{{"name": "signup", "params": {{"plan": "pro"}}}}]}}'
 Health and metrics:  {url}/readyz   {url}/metrics   API docs: {url}/docs
 
 The CLI on the embedded AWS, from another shell:
@@ -144,7 +156,7 @@ async def run(port: int, aws_port: int, host: str = "127.0.0.1",
             flush_interval_s=LOCAL_FLUSH_INTERVAL_S,
             idle_between_reads_s=0.5, parent_poll_interval_s=1.0, shard_sync_interval_s=10.0,
         )
-        await prepare(settings)
+        secret = await prepare(settings)
         uv = _Server(collector_config(settings))
         serving = asyncio.create_task(uv.serve())
         archiver_stop = asyncio.Event()
@@ -153,7 +165,7 @@ async def run(port: int, aws_port: int, host: str = "127.0.0.1",
             await asyncio.sleep(0.05)
         if uv.started:
             bound = uv.servers[0].sockets[0].getsockname()[1]
-            banner(settings, f"http://{host}:{bound}", aws_url, stream.url, sys.stdout)
+            banner(settings, f"http://{host}:{bound}", aws_url, stream.url, sys.stdout, secret)
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait([stopping, serving, archiving], return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()

@@ -37,7 +37,7 @@ def test_local_runs_the_pipeline_and_stops_cleanly() -> None:
         url = re.search(r"collector\s+(http://\S+)", banner)
         aws = re.search(r"embedded AWS\s+(http://\S+)", banner)
         stream = re.search(r"Kinesis\s+(http://\S+)\s+\(kinesalite: stream (\S+),", banner)
-        tid = re.search(r"tracking id\s+(UA-\d+-\d+)", banner)
+        tid = re.search(r"tracking ids\s+(UA-\d+-\d+) and (G-[A-Z0-9]+)", banner)
         curl = re.search(r"^\s+(curl -i .*)$", banner, re.M)
         assert url, banner
         assert aws, banner
@@ -90,6 +90,17 @@ def test_local_runs_the_pipeline_and_stops_cleanly() -> None:
         assert out.returncode == 0, out.stderr
         assert re.search(r"^ua_tracking_id\tUA-\d+-1$", out.stdout, re.M), out.stdout
         assert re.search(r"^api_secret\t\S{32}", out.stdout, re.M), out.stdout
+        # the printed Measurement Protocol call, with the G- id and this run's API secret
+        mp = re.search(r"^\s+(curl -i -X POST .*/mp/collect.*\\\n.*)$", banner, re.M)
+        assert mp, banner
+        sent = subprocess.run(["bash", "-c", mp.group(1)], capture_output=True, text=True,
+                              timeout=30, check=False)
+        assert sent.returncode == 0, sent.stderr
+        assert sent.stdout.startswith("HTTP/1.1 204"), sent.stdout
+        records = _read_all(kinesis, stream.group(2))
+        ga4 = [h for h in records if h.protocol == "ga4mp"]
+        assert [(h.tracking_id, h.event_name, dict(h.event_params)) for h in ga4] == [
+            (tid.group(2), "signup", {"plan": "pro"})]
         # hits still arriving when Ctrl-C comes: the terminal signals the whole process group
         # (the emulators too); those the collector took are drained into the stream first
         statuses = _load_during(hit_url, lambda: os.killpg(proc.pid, signal.SIGINT))
