@@ -39,117 +39,45 @@ Behaviour (``validation_behavior``, or camelCase ``validationBehavior``; RELAXED
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from itertools import islice
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 import orjson
 
 from collector import mp_rules as R
-from collector.mp_rules import Kind
-from lambdalytics.hit import Item, derived_hit_id, random_hit_id, utc_ms
+from collector.mp_events import events
+from collector.mp_parser import (
+    EXCEEDED_MAX_ENTITIES,
+    ITEMS_PATH,
+    MAX_BODY_BYTES,
+    NAME_DUPLICATED,
+    NAME_INVALID,
+    NAME_RESERVED,
+    PARAMS_PATH,
+    PROTOCOL,
+    VALUE_INVALID,
+    VALUE_OUT_OF_BOUNDS,
+    VALUE_REQUIRED,
+    MpEvent,
+    MpRequest,
+    Parser,
+    ValidationMessage,
+)
 from lambdalytics.properties import FIREBASE_APP_ID, GA4_MEASUREMENT_ID
 
-MAX_BODY_BYTES = 130_000  # "Post body must be smaller than 130kBs": 130,000 bytes still pass
-PROTOCOL = "ga4mp"
-
-VALUE_INVALID, VALUE_REQUIRED, VALUE_OUT_OF_BOUNDS = "VALUE_INVALID", "VALUE_REQUIRED", "VALUE_OUT_OF_BOUNDS"
-NAME_INVALID, NAME_RESERVED, EXCEEDED_MAX_ENTITIES = "NAME_INVALID", "NAME_RESERVED", "EXCEEDED_MAX_ENTITIES"
-NAME_DUPLICATED = "NAME_DUPLICATED"
-PARAMS_PATH, ITEMS_PATH = "events.params", "events.params.items"
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class ValidationMessage:
-    field_path: str
-    description: str
-    validation_code: str  # VALUE_INVALID, VALUE_REQUIRED, NAME_INVALID, NAME_RESERVED, …
-
-    def json(self) -> dict[str, str]:
-        return {"fieldPath": self.field_path, "description": self.description,
-                "validationCode": self.validation_code}
-
-
-@dataclass(slots=True)
-class MpEvent:
-    index: int  # position in events[]
-    fields: dict[str, Any]  # Hit fields of this event, ready for the tail
-
-
-@dataclass(slots=True)
-class MpRequest:
-    tracking_id: str = ""  # measurement_id or firebase_app_id as sent; "" when neither or both
-    api_secret: str = ""
-    events: list[MpEvent] = field(default_factory=list)
-    dropped: list[int] = field(default_factory=list)
-    problem: str | None = None  # the whole request is invalid: a short reason
-    messages: list[ValidationMessage] = field(default_factory=list)
-    ip_override: str | None = None
-    ua_override: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Stamp:
-    raw: int | float | None  # as sent, for the hit id; None when absent or not a number
-    time: datetime | None  # the event time it gives; None: fall back
-    reject: bool = False  # ENFORCE_RECOMMENDATIONS: what takes this stamp is dropped
-
-
-_NO_STAMP = _Stamp(None, None)
-
-
-class _Parser:
-    def __init__(self, request: MpRequest, received: datetime) -> None:
-        self.req = request
-        self.received = utc_ms(received.timestamp())
-        self.now_us = (received - _EPOCH) // timedelta(microseconds=1)
-        self.app = False  # a firebase_app_id stream
-        self.enforce = False
-        self.drop = False  # the event being parsed is to be dropped
-
-    def msg(self, code: str, path: str, description: str) -> None:
-        self.req.messages.append(ValidationMessage(path, description, code))
-
-    def fail(self, problem: str, code: str, path: str, description: str) -> None:
-        self.msg(code, path, description)
-        self.req.problem = self.req.problem or problem
-
-    def malformed(self, code: str, path: str, description: str) -> None:
-        self.msg(code, path, description)
-        self.drop = True
-
-    def bad(self, code: str, path: str, description: str) -> None:
-        """RELAXED ignores the value; ENFORCE_RECOMMENDATIONS drops its event."""
-        self.msg(code, path, description)
-        self.drop = self.drop or self.enforce
-
-    def stamp(self, value: Any, path: str, subject: str) -> _Stamp:
-        if value is None:
-            return _NO_STAMP
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            self.msg(VALUE_INVALID, path, f"{subject} has invalid timestamp_micros [{R.show(value)}]. "
-                     "It must be a number of microseconds since the Unix epoch.")
-            return _Stamp(None, None, self.enforce)
-        us = int(value)
-        if us > self.now_us + R.CLOCK_SKEW_US:
-            self.msg(VALUE_OUT_OF_BOUNDS, path, f"{subject} has timestamp_micros [{us}] in the future.")
-            return _Stamp(value, None, self.enforce)
-        if us < self.now_us - R.BACKDATE_MAX_US:
-            if not self.enforce:
-                return _Stamp(value, self.received - timedelta(hours=72))
-            self.msg(VALUE_OUT_OF_BOUNDS, path,
-                     f"{subject} has timestamp_micros [{us}] more than 72 hours in the past.")
-            return _Stamp(value, None, True)
-        return _Stamp(value, _EPOCH + timedelta(milliseconds=us // 1000))
+__all__ = [
+    "EXCEEDED_MAX_ENTITIES", "ITEMS_PATH", "MAX_BODY_BYTES", "NAME_DUPLICATED", "NAME_INVALID",
+    "NAME_RESERVED", "PARAMS_PATH", "PROTOCOL", "VALUE_INVALID", "VALUE_OUT_OF_BOUNDS",
+    "VALUE_REQUIRED", "MpEvent", "MpRequest", "ValidationMessage", "debug_body", "parse_request",
+]
 
 
 def parse_request(query: bytes, body: bytes, *, received: datetime) -> MpRequest:
     """Parse and validate one request (``received``: the aware UTC receive time). Never raises."""
     request = MpRequest()
-    p = _Parser(request, received)
+    p = Parser(request, received)
     _query(p, query)
     data = _body(p, body)
     if data is not None:
@@ -165,7 +93,7 @@ def debug_body(request: MpRequest) -> bytes:
     return orjson.dumps({"validationMessages": [m.json() for m in request.messages]})
 
 
-def _query(p: _Parser, query: bytes) -> None:
+def _query(p: Parser, query: bytes) -> None:
     q: dict[str, str] = {}
     for key, value in parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True,
                                 errors="replace"):
@@ -190,7 +118,7 @@ def _query(p: _Parser, query: bytes) -> None:
                    f"Parameter [{name}] has invalid value [{R.show(p.req.tracking_id)}].")
 
 
-def _body(p: _Parser, body: bytes) -> dict[str, Any] | None:
+def _body(p: Parser, body: bytes) -> dict[str, Any] | None:
     if len(body) > MAX_BODY_BYTES:
         p.fail("body too large", VALUE_OUT_OF_BOUNDS, "", "Post body must be smaller than 130kBs")
         return None
@@ -205,7 +133,7 @@ def _body(p: _Parser, body: bytes) -> dict[str, Any] | None:
     return data
 
 
-def _request(p: _Parser, data: dict[str, Any]) -> None:
+def _request(p: Parser, data: dict[str, Any]) -> None:
     behavior = data.get("validation_behavior") or data.get("validationBehavior") or R.RELAXED
     if behavior not in (R.RELAXED, R.ENFORCE):
         p.msg(VALUE_INVALID, "validation_behavior",
@@ -232,10 +160,10 @@ def _request(p: _Parser, data: dict[str, Any]) -> None:
     _object(p, data, "user_data")  # hashed PII: checked, never stored
     p.req.ip_override = _string(p, data, "ip_override") or None
     p.req.ua_override = _string(p, data, "user_agent") or None
-    _events(p, data.get("events"), shared, stamp, client_id)
+    events(p, data.get("events"), shared, stamp, client_id)
 
 
-def _string(p: _Parser, data: dict[str, Any], key: str) -> str | None:
+def _string(p: Parser, data: dict[str, Any], key: str) -> str | None:
     value = data.get(key)
     if value is None or isinstance(value, str):
         return value
@@ -243,7 +171,7 @@ def _string(p: _Parser, data: dict[str, Any], key: str) -> str | None:
     return None
 
 
-def _object(p: _Parser, data: dict[str, Any], key: str) -> dict[str, Any]:
+def _object(p: Parser, data: dict[str, Any], key: str) -> dict[str, Any]:
     value = data.get(key)
     if value is None or isinstance(value, dict):
         return value or {}
@@ -251,7 +179,7 @@ def _object(p: _Parser, data: dict[str, Any], key: str) -> dict[str, Any]:
     return {}
 
 
-def _client_id(p: _Parser, data: dict[str, Any]) -> str:
+def _client_id(p: Parser, data: dict[str, Any]) -> str:
     keys = ("app_instance_id",) if p.app else ("client_id",) if p.req.tracking_id else (
         "client_id", "app_instance_id")
     key = next((k for k in keys if data.get(k) is not None), keys[0])
@@ -270,7 +198,7 @@ def _client_id(p: _Parser, data: dict[str, Any]) -> str:
     return ""
 
 
-def _user_properties(p: _Parser, props: dict[str, Any], shared: dict[str, Any]) -> None:
+def _user_properties(p: Parser, props: dict[str, Any], shared: dict[str, Any]) -> None:
     path = "user_properties"
     if len(props) > R.MAX_USER_PROPERTIES:
         p.msg(EXCEEDED_MAX_ENTITIES, path, f"Measurement has [{len(props)}] user properties. "
@@ -303,7 +231,7 @@ def _user_properties(p: _Parser, props: dict[str, Any], shared: dict[str, Any]) 
                 shared.setdefault("user_properties", {})[name] = value
 
 
-def _consent(p: _Parser, data: dict[str, Any], shared: dict[str, Any]) -> None:
+def _consent(p: Parser, data: dict[str, Any], shared: dict[str, Any]) -> None:
     npa = data.get("non_personalized_ads")
     if isinstance(npa, bool):
         shared["non_personalized_ads"] = npa
@@ -329,7 +257,7 @@ _FORMATS = {"country_id": R.COUNTRY_ID, "region_id": R.REGION_ID,
             "screen_resolution": R.SCREEN_RESOLUTION}
 
 
-def _mapped(p: _Parser, obj: dict[str, Any], path: str, subject: str, table: dict[str, str],
+def _mapped(p: Parser, obj: dict[str, Any], path: str, subject: str, table: dict[str, str],
             shared: dict[str, Any]) -> None:
     """user_location / device: string values onto their Hit fields (unknown keys ignored)."""
     for key, value in obj.items():
@@ -342,176 +270,3 @@ def _mapped(p: _Parser, obj: dict[str, Any], path: str, subject: str, table: dic
         elif fld:
             shared[fld] = value.upper() if key in ("country_id", "region_id") else (
                 value.lower() if key == "category" else value)
-
-
-def _events(p: _Parser, events: Any, shared: dict[str, Any], stamp: _Stamp, client_id: str) -> None:
-    if not isinstance(events, list) or not events:
-        if isinstance(events, list) or events is None:
-            p.fail("no events", VALUE_REQUIRED, "events", "Measurement requires at least one event.")
-        else:
-            p.fail("events not an array", VALUE_INVALID, "events",
-                   f"Parameter [events] has invalid value [{R.show(events)}]. It must be an array.")
-        return
-    if len(events) > R.MAX_EVENTS:
-        p.msg(EXCEEDED_MAX_ENTITIES, "events", f"Measurement has [{len(events)}] events. "
-              f"At most {R.MAX_EVENTS} events are allowed per request.")
-    for i, event in enumerate(events[: R.MAX_EVENTS]):
-        fields = _event(p, i, event, shared, stamp, client_id)
-        if fields is None:
-            p.req.dropped.append(i)
-        else:
-            p.req.events.append(MpEvent(i, fields))
-    p.req.dropped.extend(range(R.MAX_EVENTS, len(events)))
-
-
-def _event(p: _Parser, i: int, event: Any, shared: dict[str, Any], request_stamp: _Stamp,
-           client_id: str) -> dict[str, Any] | None:
-    at = f"Event at index: [{i}]"
-    p.drop = False
-    if not isinstance(event, dict):
-        p.msg(VALUE_INVALID, "events", f"{at} has invalid value [{R.show(event)}]. It must be an object.")
-        return None
-    name = event.get("name")
-    why = R.name_problem(name, R.NAME_MAX) if isinstance(name, str) and name else None
-    if name is None or name == "":
-        p.malformed(VALUE_REQUIRED, "events", f"{at} requires a name.")
-    elif not isinstance(name, str):
-        p.malformed(VALUE_INVALID, "events",
-                    f"{at} has invalid name [{R.show(name)}]. Names must be strings.")
-    elif why:
-        p.malformed(NAME_INVALID, "events", f"{at} has invalid name [{R.show(name)}]. {why}")
-    elif name in R.RESERVED_EVENT_NAMES:
-        p.malformed(NAME_RESERVED, "events", f"{at} has reserved name [{name}].")
-    elif name in R.APP_ONLY_EVENT_NAMES and not p.app:
-        p.malformed(NAME_RESERVED, "events", f"{at} has reserved name [{name}]. "
-                    "It is only allowed for app streams.")
-    params = event.get("params")
-    if params is None:
-        params = {}
-    elif not isinstance(params, dict):
-        p.malformed(VALUE_INVALID, PARAMS_PATH, f"{at} has invalid params [{R.show(params)}]. "
-                    "Params must be an object.")
-        return None
-    own = p.stamp(event.get("timestamp_micros", params.get("timestamp_micros")), "events", at)
-    if own.reject or (own.time is None and request_stamp.reject):
-        p.drop = True
-    fields = {k: dict(v) if isinstance(v, dict) else v for k, v in shared.items()}
-    event_name = name if isinstance(name, str) else ""
-    fields["event_name"] = event_name
-    fields["type"] = R.HIT_TYPE_BY_EVENT.get(event_name, "event")
-    fields["event_time"] = own.time or request_stamp.time or p.received
-    _params(p, at, event_name, params, fields)
-    if p.drop:
-        return None
-    raw = own.raw if own.raw is not None else request_stamp.raw
-    fields["hit_id"] = random_hit_id()
-    if raw is not None:
-        try:
-            canonical = orjson.dumps(event, option=orjson.OPT_SORT_KEYS).decode()
-        except orjson.JSONEncodeError:  # nested deeper than orjson writes: no stable id
-            return fields
-        fields["hit_id"] = derived_hit_id(PROTOCOL, p.req.tracking_id, client_id, str(raw), str(i),
-                                          canonical)
-    return fields
-
-
-def _params(p: _Parser, at: str, name: str, params: dict[str, Any], fields: dict[str, Any]) -> None:
-    if len(params) > R.MAX_PARAMS:
-        p.bad(EXCEEDED_MAX_ENTITIES, PARAMS_PATH,
-              f"{at} has [{len(params)}] params. At most {R.MAX_PARAMS} params are allowed per event.")
-    text: dict[str, str] = {}
-    numbers: dict[str, float] = {}
-    for key, value in islice(params.items(), R.MAX_PARAMS):
-        if key == "timestamp_micros":
-            continue  # the event's time, not a param
-        spec = R.PARAMS.get(key)
-        if key == "value":
-            spec = ("transaction_revenue" if name in R.REVENUE_EVENTS else "", Kind.NUM)
-        limit = 0 if key in R.LENGTH_EXEMPT else R.VALUE_MAX_BY_PARAM.get(key, R.PARAM_VALUE_MAX)
-        why = R.name_problem(key, R.NAME_MAX)
-        if key in R.RESERVED_PARAM_NAMES or key.startswith(R.RESERVED_PARAM_PREFIXES):
-            p.bad(NAME_RESERVED, PARAMS_PATH, f"{at} has param with reserved name [{R.show(key)}].")
-        elif why:
-            p.bad(NAME_INVALID, PARAMS_PATH, f"{at} has param with invalid name [{R.show(key)}]. {why}")
-        elif key == "items":
-            items = _items(p, at, value)
-            if items:
-                fields["items"] = items
-        elif limit and isinstance(value, str) and len(value) > limit:
-            p.bad(VALUE_OUT_OF_BOUNDS, PARAMS_PATH,
-                  f"{at} has param [{key}] with a value longer than {limit} characters.")
-        elif (converted := R.param_value(value, spec)) is None:
-            p.bad(VALUE_INVALID, PARAMS_PATH, f"{at} has param [{key}] with invalid value [{R.show(value)}].")
-        elif converted == "":
-            continue
-        elif spec and spec[0]:
-            fields[spec[0]] = converted
-        elif isinstance(converted, float):
-            numbers[key] = converted
-        else:
-            text[key] = converted
-    if text:
-        fields["event_params"] = text
-    if numbers:
-        fields["event_params_num"] = numbers
-    location = fields.get("page_location")
-    if location:
-        try:
-            parts = urlsplit(location)
-            host = parts.hostname
-        except ValueError:
-            return
-        if host:
-            fields["page_hostname"] = host
-        if parts.path:
-            fields["page_path"] = parts.path
-
-
-def _items(p: _Parser, at: str, value: Any) -> tuple[Item, ...]:
-    if not isinstance(value, list):
-        p.bad(VALUE_INVALID, ITEMS_PATH, f"{at} has invalid items [{R.show(value)}]. "
-              "Items must be an array of objects.")
-        return ()
-    if len(value) > R.MAX_ITEMS:
-        p.bad(EXCEEDED_MAX_ENTITIES, ITEMS_PATH,
-              f"{at} has [{len(value)}] items. At most {R.MAX_ITEMS} items are allowed per event.")
-    out = []
-    for j, raw in enumerate(value[: R.MAX_ITEMS]):
-        item = _item(p, f"{at} item at index: [{j}]", raw)
-        if item is not None:
-            out.append(item)
-    return tuple(out)
-
-
-def _item(p: _Parser, at: str, raw: Any) -> Item | None:
-    if not isinstance(raw, dict):
-        p.bad(VALUE_INVALID, ITEMS_PATH, f"{at} has invalid value [{R.show(raw)}]. It must be an object.")
-        return None
-    custom = [k for k in raw if k not in R.ITEM_FIELDS and k not in R.STANDARD_ITEM_PARAMS]
-    if len(custom) > R.MAX_CUSTOM_ITEM_PARAMS:
-        p.bad(EXCEEDED_MAX_ENTITIES, ITEMS_PATH, f"{at} has [{len(custom)}] custom params. "
-              f"At most {R.MAX_CUSTOM_ITEM_PARAMS} custom item params are allowed.")
-    ignored = set(custom[R.MAX_CUSTOM_ITEM_PARAMS:])
-    values: dict[str, Any] = {}
-    extra: dict[str, str] = {}
-    for key, value in raw.items():
-        why = R.name_problem(key, R.NAME_MAX)
-        spec = R.ITEM_FIELDS.get(key)
-        if key in ignored:
-            continue
-        if why:
-            p.bad(NAME_INVALID, ITEMS_PATH, f"{at} has param with invalid name [{R.show(key)}]. {why}")
-        elif isinstance(value, str) and len(value) > R.PARAM_VALUE_MAX:
-            p.bad(VALUE_OUT_OF_BOUNDS, ITEMS_PATH,
-                  f"{at} has param [{key}] with a value longer than {R.PARAM_VALUE_MAX} characters.")
-        elif (converted := R.convert(value, spec[1]) if spec else R.as_text(value)) is None:
-            p.bad(VALUE_INVALID, ITEMS_PATH, f"{at} has param [{key}] with invalid value [{R.show(value)}].")
-        elif converted != "":
-            if spec:
-                values[spec[0]] = converted
-            else:
-                extra[key] = converted
-    if "item_id" not in values and "item_name" not in values:
-        p.bad(VALUE_REQUIRED, ITEMS_PATH, f"{at} requires an item_id or item_name.")
-        return None
-    return Item(list_kind="product", params=extra, **values)
