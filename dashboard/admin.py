@@ -210,7 +210,8 @@ class PropertyOut(BaseModel):
                    for g in p.goals],
             retention_days=p.retention_days, ip_precision=p.ip_precision,
             geo_precision=p.geo_precision, bot_policy=p.bot_policy, rate_limit=p.rate_limit,
-            cookieless=p.cookieless, api_secrets=[SecretOut(secret_id=s.secret_id, label=s.label, created_at=s.created_at)
+            cookieless=p.cookieless,
+            api_secrets=[SecretOut(secret_id=s.secret_id, label=s.label, created_at=s.created_at)
                          for s in p.api_secrets],
             version=p.version)
 
