@@ -49,6 +49,12 @@ database and the request file are built once into $TMPDIR/lambdalytics-bench and
     python bench/collect_bench.py --quick         # ~1 minute smoke run (CI), smaller workload
     python bench/collect_bench.py --skip-kinesis --concurrency 1,8,32,128 --duration 8
     python bench/collect_bench.py --concurrency 32 --kinesis-concurrency 128,512 --kinesis-thread off
+    python bench/collect_bench.py --skip-kinesis --ga4  # + GA4 beside UA (~5 min; +3 the first time)
+
+``--ga4`` adds a section after the enrichment alone (bench/ga4_bench.py): the (b) collector on
+one server per workload, ``/collect``, ``/g/collect`` with 1, 5 and 10 events per request and
+``/mp/collect`` with 1 and 10 (:mod:`bench.ga4_hits`), loads interleaved at each connection
+count: requests/s, events/s, server CPU per event and its ratio to the UA hit's.
 """
 
 from __future__ import annotations
@@ -996,6 +1002,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--references", action="store_true",
                         help="also serve the issue's reference apps (bench/reference_apps.py) "
                              "after (a): its own calibration of (b)/(a), measured here")
+    parser.add_argument("--ga4", action="store_true",
+                        help="also measure GA4 events beside UA hits: /g/collect with 1, 5 and 10 "
+                             "events per request and /mp/collect with 1 and 10, beside /collect, "
+                             "each on its own (b) server (bench/ga4_bench.py)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--keep-logs", action="store_true", help="keep the child processes' logs")
     return parser.parse_args(argv)
@@ -1071,6 +1081,7 @@ def main(argv: list[str] | None = None) -> int:
     plain: dict[str, list[Load]] = {}
     kinesis: KinesisResult | None = None
     alone: dict[str, Any] | None = None
+    ga4: Any = None  # bench.ga4_bench.Ga4Result with --ga4
     opts: Options | None = None
     status = 0
     started = time.monotonic()
@@ -1099,6 +1110,11 @@ def main(argv: list[str] | None = None) -> int:
             profile_difference(opts)
         with phase("enrichment alone, in process (bench/enrich_e2e.py)"):
             alone = bench_enrichment_alone(children, cpus, opts)
+        if args.ga4:
+            from bench import ga4_bench
+
+            with phase(ga4_bench.title(spec)):
+                ga4 = ga4_bench.bench_ga4(children, cpus, opts)
         if not args.skip_kinesis:
             with phase("(c) collector -> Kinesis on moto" + (
                     "" if opts.kinesis_thread == "on" else
@@ -1115,8 +1131,19 @@ def main(argv: list[str] | None = None) -> int:
 
     for line in summary(plain, kinesis, alone):
         print(line)
+    ga4_rows: dict[str, list[Load]] = {}
+    if ga4 is not None:
+        from bench import ga4_bench
+
+        for line in ga4_bench.summary(ga4):
+            print(line)
+        ga4_rows = {f"ga4 {name}": rows for name, rows in ga4.rows.items()}
+        if not ga4.check_ok:
+            print("! GA4 forwarded check: MISMATCH (the servers' accepted events differ from the "
+                  "2xx answers, or some were filtered or refused)")
+            status = status or 1
     failures = [f"{r.label} c={r.concurrency}: {r.failed}"
-                for rows in plain.values() for r in rows if r.failed]
+                for rows in [*plain.values(), *ga4_rows.values()] for r in rows if r.failed]
     if failures:
         print(f"! failed requests in (a)/(b): {', '.join(failures)}")
         status = status or 1
@@ -1135,6 +1162,7 @@ def main(argv: list[str] | None = None) -> int:
             "plain": {k: [asdict(r) for r in v] for k, v in plain.items()},
             "enrichment_alone": alone,
             "stages": opts.staged if opts is not None else {},
+            "ga4": None if ga4 is None else ga4.json(),
             "kinesis": None if kinesis is None else {
                 "ceiling": {k: v for k, v in asdict(kinesis.ceiling).items() if k != "curve"},
                 "phases": [{**asdict(p), "expected": p.expected, "check_ok": p.check_ok}
@@ -1149,4 +1177,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # as bench.collect_bench, the module bench/ga4_bench.py imports (not a second copy of it)
+    from bench import collect_bench
+
+    sys.exit(collect_bench.main())

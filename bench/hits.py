@@ -34,6 +34,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -291,19 +292,22 @@ def generate(count: int = 4000, *, seed: int = 20240501, clients: int = 1500,
     return out
 
 
-def write_tsv(requests: list[BenchRequest], path: Path) -> None:
-    lines = ["\t".join((r.method, r.target, r.user_agent, r.forwarded_for, r.origin, r.body))
-             for r in requests]
+def write_tsv(requests: list[BenchRequest], path: Path, *,
+              escape: Callable[[str], str] = str) -> None:
+    lines = ["\t".join((r.method, r.target, r.user_agent, r.forwarded_for, r.origin,
+                        escape(r.body))) for r in requests]
     for line in lines:
-        if line.count("\t") != 5 or "\n" in line:
+        if line.count("\t") != 5 or "\n" in line or "\r" in line:
             raise ValueError(f"a request with a tab or a newline in a field: {line[:200]!r}")
     partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
     partial.write_text("\n".join(lines) + "\n", encoding="utf-8")
     partial.replace(path)
 
 
-def read_tsv(path: Path, limit: int | None = None) -> list[BenchRequest]:
-    """The requests of the file (the first ``limit`` of them)."""
+def read_tsv(path: Path, limit: int | None = None, *,
+             unescape: Callable[[str], str] = str) -> list[BenchRequest]:
+    """The requests of the file (the first ``limit`` of them); ``escape`` / ``unescape``: a
+    body field's encoding where bodies may hold newlines (bench.ga4_hits)."""
     out: list[BenchRequest] = []
     with path.open(encoding="utf-8", newline="\n") as lines:
         for line in lines:
@@ -313,7 +317,7 @@ def read_tsv(path: Path, limit: int | None = None) -> list[BenchRequest]:
             if limit is not None and len(out) >= limit:
                 break
             method, target, user_agent, xff, origin, body = line.split("\t")
-            out.append(BenchRequest(method, target, user_agent, origin, body, xff))
+            out.append(BenchRequest(method, target, user_agent, origin, unescape(body), xff))
     return out
 
 

@@ -1,7 +1,9 @@
 -- wrk script for bench/collect_bench.py: cycles through the pre-generated requests of a
 -- tab-separated file (method, target, user agent, X-Forwarded-For, origin, body; an empty
 -- field is an absent header; see bench/hits.py), from a given position on, and prints one
--- "BENCHJSON {...}" line of totals and latency percentiles when wrk is done.
+-- "BENCHJSON {...}" line of totals and latency percentiles when wrk is done. The body field
+-- is backslash-escaped (\\, \n, \r, \t: escape_body in bench/loadgen.py, for gtag's batched
+-- bodies); a Measurement Protocol body (/mp/collect) goes as application/json.
 --
 --   wrk -t1 -c32 -d8s --latency -s bench/loadgen.lua http://127.0.0.1:PORT -- requests.tsv [START]
 --
@@ -12,6 +14,11 @@
 local requests = {}
 local position = 0
 local threads = {}
+local unescapes = { ["\\"] = "\\", n = "\n", r = "\r", t = "\t" }
+
+local function unescape(body)
+  return (body:gsub("\\(.)", function(c) return unescapes[c] or ("\\" .. c) end))
+end
 
 function setup(thread)
   thread:set("index", #threads)
@@ -31,7 +38,12 @@ function init(args)
       if body == "" then
         body = nil
       else
-        headers["Content-Type"] = "text/plain;charset=UTF-8"
+        body = unescape(body)
+        if target:find("^/mp/") or target:find("^/debug/mp/") then
+          headers["Content-Type"] = "application/json"
+        else
+          headers["Content-Type"] = "text/plain;charset=UTF-8"
+        end
       end
       requests[#requests + 1] = wrk.format(method, target, headers, body)
     end

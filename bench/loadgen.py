@@ -16,7 +16,9 @@ Unlike wrk, it stops by sending nothing new at the deadline and then waiting for
 answer still owed, so the 2xx count is exactly the number of hits the collector accepted.
 Requests come from the tab-separated file of :mod:`bench.hits` (with their User-Agent,
 X-Forwarded-For and Origin headers), cycled in order from request ``--start`` on (so that
-several loads of one server continue one stream). Only loopback URLs are accepted.
+several loads of one server continue one stream); its body field backslash-escaped
+(:func:`unescape_body`, for gtag's batched bodies: bench/ga4_hits.py), a Measurement Protocol
+body sent as ``application/json``. Only loopback URLs are accepted.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import re
 import resource
 import sys
 import time
@@ -37,6 +40,25 @@ from urllib.parse import urlsplit
 from bench.hits import read_tsv
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+# The request file's body field: backslash-escaped, so that a body with newlines (gtag's
+# batches) fits on its line. A UA payload, percent-encoded, has no backslash: it is unchanged.
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_UNESCAPES = {"\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
+_ESCAPED = re.compile(r"[\\\n\r\t]")
+_UNESCAPE = re.compile(r"\\(.)", re.DOTALL)
+
+
+def escape_body(body: str) -> str:
+    """A body as the request file's body field holds it (one line, no tab)."""
+    return _ESCAPED.sub(lambda m: _ESCAPES[m.group(0)], body)
+
+
+def unescape_body(field: str) -> str:
+    """The inverse of :func:`escape_body`; a backslash before any other character stays."""
+    if "\\" not in field:
+        return field
+    return _UNESCAPE.sub(lambda m: _UNESCAPES.get(m.group(1), m.group(0)), field)
 
 
 class ConnectionFailed(Exception):
@@ -123,9 +145,11 @@ def encode_requests(path: Path, host: str) -> list[bytes]:
             lines.append(f"X-Forwarded-For: {r.forwarded_for}")
         if r.origin:
             lines.append(f"Origin: {r.origin}")
-        body = r.body.encode()
+        body = unescape_body(r.body).encode()
         if r.method != "GET":
-            lines += ["Content-Type: text/plain;charset=UTF-8", f"Content-Length: {len(body)}"]
+            json_body = r.target.startswith(("/mp/", "/debug/mp/"))
+            lines += [f"Content-Type: {'application/json' if json_body else 'text/plain;charset=UTF-8'}",
+                      f"Content-Length: {len(body)}"]
         out.append(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
     return out
 

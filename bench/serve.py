@@ -2,7 +2,8 @@
 
 ``python -m bench.serve --mode baseline|floor|reference|null|kinesis --port N [--app NAME]
 [--prefix P --endpoint URL]
-[--enrich default|minimal|full --geoip DB --cache-size N --prewarm FILE] [--gc-stats] [--stages]``
+[--enrich default|minimal|full --geoip DB --cache-size N --prewarm FILE|--prewarm-ga4 FILE]
+[--gc-stats] [--stages]``
 
 - ``baseline``: :mod:`bench.baseline_app` (an empty 204), served with the very
   ``uvicorn.Config`` that :func:`collector.server.config` builds for the collector, but with
@@ -33,7 +34,11 @@ N requests of the request file): once the collector has started (after
 :func:`collector.server.tune_gc` froze the start-up objects, as in production), those hits go
 through its enricher in process, so that its caches are in the steady state of a collector
 that has run for a while; only then does the server answer. The load generators then start
-at request N.
+at request N. ``--prewarm-ga4 FILE`` does the same with a :func:`bench.ga4_hits.files`
+prewarm file (the first N senders of a GA4 stream, whose measured requests follow them).
+
+In ``null`` mode the in-memory property owns the UA ids of :mod:`bench.hits`, the GA4
+measurement ids of :mod:`bench.ga4_hits` and the digest of its bench-only API secret.
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ from typing import Any
 
 import uvicorn
 
-from bench import baseline_app, reference_apps, stages, workload
+from bench import baseline_app, ga4_hits, reference_apps, stages, workload
 from bench.hits import PROPERTY_ID, TRACKING_IDS
 from collector.app import Overrides
 from collector.edge import Edge, Receive, Send
@@ -61,13 +66,17 @@ from lambdalytics.properties import Property
 
 
 class StaticProperties:
-    """The bench property for the bench tracking ids, nobody else (a PropertyLookup)."""
+    """The bench property for the bench tracking ids, nobody else (a PropertyLookup): its UA
+    ids (bench.hits) and GA4 measurement ids (bench.ga4_hits), with the digest of the bench
+    Measurement Protocol API secret."""
 
     def __init__(self) -> None:
-        self._property = Property(PROPERTY_ID, "Bench site", TRACKING_IDS, enabled=True)
+        self._ids = frozenset((*TRACKING_IDS, *ga4_hits.MEASUREMENT_IDS))
+        self._property = Property(PROPERTY_ID, "Bench site", (*TRACKING_IDS, *ga4_hits.MEASUREMENT_IDS),
+                                  enabled=True, api_secrets=ga4_hits.api_secrets())
 
     async def lookup(self, tracking_id: str) -> Property | None:
-        return self._property if tracking_id in TRACKING_IDS else None
+        return self._property if tracking_id in self._ids else None
 
 
 class Prewarm:
@@ -75,10 +84,12 @@ class Prewarm:
     its enricher replays the first requests before uvicorn is told so (and so before it
     listens); then uvicorn's HTTP connections get the collector itself, not this wrapper."""
 
-    def __init__(self, cfg: uvicorn.Config, edge: Edge, prewarm_file: Path) -> None:
+    def __init__(self, cfg: uvicorn.Config, edge: Edge, prewarm_file: Path, *,
+                 ga4: bool = False) -> None:
         self.cfg = cfg
         self.edge = edge
         self.prewarm_file = prewarm_file
+        self.replay = ga4_hits.prewarm if ga4 else workload.prewarm
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
         if scope["type"] != "lifespan":
@@ -98,7 +109,7 @@ class Prewarm:
         ingest = self.edge.runtime.ingest
         assert ingest is not None, "the collector reported started without its ingest"
         started = time.perf_counter()
-        n = workload.prewarm(ingest.enricher, self.prewarm_file)
+        n = self.replay(ingest.enricher, self.prewarm_file)
         print(f"prewarmed the enricher with {n:,} requests in {time.perf_counter() - started:.1f} s",
               flush=True)
 
@@ -163,9 +174,10 @@ def build(args: argparse.Namespace) -> uvicorn.Config:
     elif args.mode == "reference":  # one of the issue's reference apps, as (a) is served
         cfg.app = reference_apps.APPS[args.app]
         cfg.http = "httptools"
-    elif args.prewarm:
+    elif args.prewarm or args.prewarm_ga4:
         assert isinstance(cfg.app, Edge)
-        cfg.app = Prewarm(cfg, cfg.app, Path(args.prewarm))
+        cfg.app = Prewarm(cfg, cfg.app, Path(args.prewarm or args.prewarm_ga4),
+                          ga4=not args.prewarm)
     return cfg
 
 
@@ -190,6 +202,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--prewarm", default=None, metavar="FILE",
                         help="replay these hits (bench.workload.prewarm_file) through the "
                              "enricher before serving")
+    parser.add_argument("--prewarm-ga4", default=None, metavar="FILE",
+                        help="the same with the GA4 senders of a bench.ga4_hits.files prewarm file "
+                             "(their client hints and MP overrides too)")
     parser.add_argument("--gc-stats", action="store_true",
                         help="print the time spent in garbage collection at exit (stderr)")
     parser.add_argument("--stages", action="store_true",
