@@ -29,6 +29,7 @@ from collector.ingest import (
     Incoming,
     Ingest,
     Outcome,
+    Taken,
 )
 from collector.policy import DEFAULT_PRECISION, DISALLOWED_HOSTNAME, Policy
 from collector.privacy import truncate_ip
@@ -117,11 +118,7 @@ def incoming(request: RawRequest) -> list[Incoming]:
 async def handle(ingest: Ingest, request: RawRequest) -> Response:
     """/collect, /r/collect, /j/collect and /batch."""
     taken = await ingest.take(PROTOCOL, request, incoming(request))
-    if taken.wait:
-        return rate_limited(request, taken.wait)
-    if taken.unavailable is not None:
-        return unavailable(request, taken.unavailable)
-    return _ok(request)
+    return refusal(request, taken) or _ok(request)
 
 
 def _claimed_tid(payload: bytes) -> str:
@@ -147,6 +144,15 @@ _POST_OK = Response(200, b"", None, [NO_CACHE[0]])
 
 # a tag on another origin may read Retry-After (our tracker honours it)
 _EXPOSE = (b"access-control-expose-headers", b"retry-after")
+
+
+def refusal(request: RawRequest, taken: Taken) -> Response | None:
+    """The 429 or 503 a request's hits got from the tail (every protocol's), else None."""
+    if taken.wait:
+        return rate_limited(request, taken.wait)
+    if taken.unavailable is not None:
+        return unavailable(request, taken.unavailable)
+    return None
 
 
 def rate_limited(request: RawRequest, wait: float) -> Response:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 import orjson
 
 from collector import gtag, mp
-from collector.collect import rate_limited, unavailable
+from collector.collect import refusal, unavailable
 from collector.http import NO_CACHE, RawRequest, Response, cors
 from collector.ingest import (
     DISABLED_PROPERTY,
@@ -48,13 +48,9 @@ def _received(request: RawRequest) -> datetime:
 
 
 def _answer(request: RawRequest, taken: Taken) -> Response:
-    if taken.wait:
-        return rate_limited(request, taken.wait)
-    if taken.unavailable is not None:
-        return unavailable(request, taken.unavailable)
     # an Origin the property does not allow gets the CORS grant too: the hits were filtered
     # (and counted), the answer says nothing, and a tag that cannot read it would retry
-    return cors(request, Response(204, headers=[NO_CACHE[0]]))
+    return refusal(request, taken) or cors(request, Response(204, headers=[NO_CACHE[0]]))
 
 
 def gtag_incoming(request: RawRequest) -> list[Incoming]:

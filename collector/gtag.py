@@ -106,8 +106,9 @@ def parse_request(query: bytes, body: bytes, *, received: datetime) -> list[Gtag
     """The events of one ``/g/collect`` request. Never raises."""
     at = utc_ms(received.timestamp())
     shared, replaced = _params(query)
+    hints = _hints(shared)  # a line rarely sends its own: then it keeps the query's
     if not body.strip():
-        return [_event(0, shared, replaced, at)]
+        return [_event(0, shared, replaced, at, hints)]
     events: list[GtagEvent] = []
     for index, raw in enumerate(body.split(b"\n")):
         line = raw.strip(b"\r")
@@ -118,7 +119,9 @@ def parse_request(query: bytes, body: bytes, *, received: datetime) -> list[Gtag
                 f"more than {MAX_EVENTS} events in one request: line {index} was not read"], None))
             continue
         own, line_replaced = _params(line)
-        events.append(_event(index, {**shared, **own}, replaced or line_replaced, at))
+        p = {**shared, **own}
+        events.append(_event(index, p, replaced or line_replaced, at,
+                             hints if HINT_PARAMS.isdisjoint(own) else _hints(p)))
     return events
 
 
@@ -145,9 +148,10 @@ def _first(pairs: list[tuple[str, str]]) -> dict[str, str]:
     return out
 
 
-def _event(index: int, p: dict[str, str], replaced: bool, at: datetime) -> GtagEvent:
+def _event(index: int, p: dict[str, str], replaced: bool, at: datetime,
+           hints: tuple[bytes, ...] | None) -> GtagEvent:
     tid = p.get("tid", "")
-    ev = GtagEvent(index, tid, {"protocol": PROTOCOL}, [], _hints(p))
+    ev = GtagEvent(index, tid, {"protocol": PROTOCOL}, [], hints)
     f = ev.fields
     if replaced:
         ev.notes.append("invalid UTF-8 in the payload was replaced")

@@ -76,7 +76,7 @@ class Incoming:
                  overrides: dict[str, Any] | None = None, needs_client_id: bool = False) -> None:
         self.tracking_id = tracking_id
         self.fields = fields
-        self.problem = problem if fields is not None or problem is not None else INVALID_HIT
+        self.problem = problem if fields is not None else problem or INVALID_HIT
         self.ip_override = ip_override
         self.ua_override = ua_override
         self.anonymize = anonymize

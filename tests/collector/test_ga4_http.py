@@ -15,10 +15,8 @@ import orjson
 import pytest
 
 from collector.settings import CollectorSettings
-from lambdalytics.hit import Hit
-from lambdalytics.records import FilteredCount
-from tests.collector.test_policy_http import _store_call, register, run
-from tests.collector.test_sink_faults import faulty
+from tests.collector.test_policy_http import _store_call, counted, register, run
+from tests.collector.test_sink_faults import faulty, hits
 from tests.support import create_stack, read_records, running_collector
 
 GID = "G-TESTGA4001"
@@ -37,19 +35,6 @@ def gtag_query(cid: str, *, tid: str = GID, en: str = "page_view", s: int = 1,
 
 def line(**params: str) -> str:
     return urlencode(params)
-
-
-def hits(settings: CollectorSettings) -> list[Hit]:
-    return [r for r in read_records(settings) if isinstance(r, Hit)]
-
-
-def counted(settings: CollectorSettings) -> dict[tuple[str | None, str, str], int]:
-    out: dict[tuple[str | None, str, str], int] = {}
-    for r in read_records(settings):
-        if isinstance(r, FilteredCount):
-            key = (r.property_id, r.tracking_id, r.reason)
-            out[key] = out.get(key, 0) + r.count
-    return out
 
 
 def new_secret(settings: CollectorSettings, property_id: str) -> str:

@@ -30,6 +30,7 @@ from collector.settings import CollectorSettings
 from lambdalytics import bootstrap
 from lambdalytics.hit import Hit, from_dict
 from tests.archiver.harness import Stack, wait_until
+from tests.collector.test_policy_http import register
 from tests.conftest import Spawn
 from tests.support import create_stack, read_records, running_collector
 
@@ -348,9 +349,7 @@ def test_privacy_config_the_queue_and_the_gtag_shim(flagging: CollectorSettings,
             context.add_init_script("Object.defineProperty(Navigator.prototype, "
                                     "'globalPrivacyControl', {get: () => true})")
             page = context.new_page()
-            sent: list[str] = []
-            page.on("request", lambda r: sent.append(r.post_data or "")
-                    if "/g/collect" in r.url else None)
+            sent = posted_lines(page)
             page.goto(f"{home}/private")
             page.wait_for_function("window.lambdalytics && window.lambdalytics.lt")
             page.click("#route")
@@ -383,14 +382,12 @@ def test_cookieless_stores_nothing_and_the_collector_makes_the_visitor_id(
     """A cookieless property and a tag that says so: nothing in localStorage, no cid on the
     wire, and the collector gives both page views one daily visitor id of its own."""
     create_stack(flagging)
-    asyncio.run(_register_cookieless(flagging))
+    register(flagging, COOKIELESS_ID, cookieless=True)
     with running_collector(flagging) as collector, \
             site(cookieless_pages(serves_tracker(collector.url))) as home:
         with chromium() as browser:
             page = browser.new_page()
-            sent: list[str] = []
-            page.on("request", lambda r: sent.append(r.post_data or "")
-                    if "/g/collect" in r.url else None)
+            sent = posted_lines(page)
             page.goto(f"{home}/c")
             page.wait_for_function("window.lambdalytics && window.lambdalytics.lt")
             page.click("#next")
@@ -411,15 +408,6 @@ def test_cookieless_stores_nothing_and_the_collector_makes_the_visitor_id(
     assert all(cid and len(cid) == 32 for cid in ids)
 
 
-async def _register_cookieless(settings: CollectorSettings) -> None:
-    from lambdalytics import aws
-    from lambdalytics.properties import PropertyStore
-
-    async with aws.client(aws.session(), "dynamodb", settings) as ddb:
-        await PropertyStore(ddb, settings.resources.properties.name).register(
-            "Cookieless site", [COOKIELESS_ID], cookieless=True)
-
-
 COOKIELESS_ID = "G-LTCOOKIE01"
 
 
@@ -431,6 +419,13 @@ def cookieless_pages(collector: str) -> dict[str, str]:
 
     return {"/c": page("Cookieless", '<a id="next" href="/c/next">Next</a>'),
             "/c/next": page("Next", "")}
+
+
+def posted_lines(page: Any) -> list[str]:
+    """The bodies of the page's /g/collect requests, as they are sent."""
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.post_data or "") if "/g/collect" in r.url else None)
+    return sent
 
 
 def recorded(settings: CollectorSettings) -> Hits:
