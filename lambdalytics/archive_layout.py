@@ -6,6 +6,14 @@ tables, so that the keys written and the tables read cannot drift apart::
     {archive_prefix}hits/property={property_id}/type={type}/date={YYYY-MM-DD}/{segment}.json.gz
     {archive_prefix}filtered/property={property_id or "_unknown"}/date={YYYY-MM-DD}/{segment}.json.gz
     {archive_prefix}rejected/date={YYYY-MM-DD}/{segment}.json.gz
+    {archive_prefix}lake/property={property_id}/date={YYYY-MM-DD}/hits.parquet
+    {archive_prefix}lake-manifests/property={property_id}/date={YYYY-MM-DD}.json
+    {archive_prefix}lake-manifests/property={property_id}/through.json
+
+The lake holds one Parquet object per property and UTC date, written by the compactor
+(:mod:`archiver.compact`) and replaced whole; its manifests (what each day was built from, and
+the day through which the lake is complete) live beside it, not inside the table's location,
+so no engine ever reads them as data.
 
 ``segment`` is :func:`segment_name` of the shard and the batch's sequence range, so a replayed
 batch rewrites the same keys (the key functions accept any safe ``[A-Za-z0-9][A-Za-z0-9_-]*``
@@ -32,12 +40,16 @@ from lambdalytics.hit import HIT_TYPES, Hit
 HITS = "hits"
 FILTERED = "filtered"
 REJECTED = "rejected"
+LAKE = "lake"
+LAKE_MANIFESTS = "lake-manifests"
 SUFFIX = ".json.gz"
+LAKE_OBJECT = "hits.parquet"
 UNKNOWN_PROPERTY = "_unknown"  # filtered traffic whose claimed id resolved to no property
 
 HITS_PARTITIONS = ("property", "type", "date")
 FILTERED_PARTITIONS = ("property", "date")
 REJECTED_PARTITIONS = ("date",)
+LAKE_PARTITIONS = ("property", "date")
 
 MAX_PARTITION_VALUE = 64
 
@@ -81,7 +93,10 @@ def date_value(day: dt.date | str) -> str:
         return day.isoformat()
     if not isinstance(day, str) or not _DATE.match(day):
         raise ValueError(f"date {day!r} is not YYYY-MM-DD")
-    dt.date.fromisoformat(day)  # ValueError on 2026-02-30
+    try:
+        dt.date.fromisoformat(day)
+    except ValueError:  # 2026-02-30
+        raise ValueError(f"date {day!r} is not a calendar date") from None
     return day
 
 
@@ -180,6 +195,37 @@ def rejected_key(archive_prefix: str, date: dt.date | str, segment: str) -> str:
     )
 
 
+def hits_property_prefix(archive_prefix: str, property_id: str) -> str:
+    """``{archive_prefix}hits/property={property_id}/``: every landing object of a property."""
+    return (prefix_value(archive_prefix) + HITS + "/"
+            + partition_path((("property", partition_value("property_id", property_id)),)))
+
+
+def lake_key(archive_prefix: str, property_id: str, date: dt.date | str) -> str:
+    """The one Parquet object that holds a property's hits of one UTC date."""
+    return (
+        prefix_value(archive_prefix) + LAKE + "/"
+        + partition_path((("property", partition_value("property_id", property_id)),
+                          ("date", date_value(date))))
+        + LAKE_OBJECT
+    )
+
+
+def lake_manifest_prefix(archive_prefix: str, property_id: str) -> str:
+    return (prefix_value(archive_prefix) + LAKE_MANIFESTS + "/"
+            + partition_path((("property", partition_value("property_id", property_id)),)))
+
+
+def lake_manifest_key(archive_prefix: str, property_id: str, date: dt.date | str) -> str:
+    """What the lake object of a property's date was built from (the compactor's record)."""
+    return lake_manifest_prefix(archive_prefix, property_id) + f"date={date_value(date)}.json"
+
+
+def lake_through_key(archive_prefix: str, property_id: str) -> str:
+    """The date through which a property's lake is complete (the ``events`` view's switch)."""
+    return lake_manifest_prefix(archive_prefix, property_id) + "through.json"
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedKey:
     """A key taken apart: which table, its partition values in key order, and the segment."""
@@ -193,6 +239,7 @@ class ParsedKey:
 
 
 _TABLE_PARTITIONS = {HITS: HITS_PARTITIONS, FILTERED: FILTERED_PARTITIONS, REJECTED: REJECTED_PARTITIONS}
+_LOCATIONS = {**_TABLE_PARTITIONS, LAKE: LAKE_PARTITIONS}
 
 
 def parse_key(archive_prefix: str, key: str) -> ParsedKey:
@@ -236,7 +283,7 @@ def archive_root(bucket: str, archive_prefix: str = "") -> str:
 
 def table_location(root: str, table: str) -> str:
     """``{root}{table}/`` for a root URI or local directory ending in "/"."""
-    if table not in _TABLE_PARTITIONS:
+    if table not in _LOCATIONS:
         raise ValueError(f"no archive table {table!r}")
     if not root.endswith("/"):
         root += "/"
@@ -257,4 +304,4 @@ def rejected_location(bucket: str, archive_prefix: str = "") -> str:
 
 def partitions_of(table: str) -> tuple[str, ...]:
     """The partition names of a table, in key order."""
-    return _TABLE_PARTITIONS[table]
+    return _LOCATIONS[table]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import sys
 from pathlib import Path
 
-from lambdalytics import bootstrap, logs, properties_cli, schema_doc
+from lambdalytics import bootstrap, logs, properties_cli, query_cli, schema_doc
 from lambdalytics.properties import PropertyError
 from lambdalytics.settings import CommonSettings
 
@@ -61,58 +60,6 @@ def _admin(_args: argparse.Namespace) -> None:
                 log_config=None, server_header=False)
 
 
-def _ddl(args: argparse.Namespace) -> None:
-    from lambdalytics import archive_layout, ddl
-
-    settings = CommonSettings()
-    bucket = args.bucket or settings.resources.archive.name
-    root = args.location or archive_layout.archive_root(bucket, args.archive_prefix)
-    options: dict[str, str] = {}
-    if args.engine == "athena" and args.database:
-        options["database"] = args.database
-    if args.engine == "trino":
-        options |= {"catalog": args.catalog, "schema": args.schema}
-    for name in args.table or list(ddl.TABLES):
-        if args.engine == "glue":
-            print(json.dumps(ddl.glue_table_input(ddl.table(name), root), indent=2))
-            continue
-        print(ddl.render(args.engine, name, root, **options).rstrip().rstrip(";") + ";\n")
-        if args.engine == "trino":  # plain Trino finds partitions only when told
-            print(ddl.trino_sync_partitions(ddl.table(name), catalog=args.catalog,
-                                            schema=args.schema).rstrip().rstrip(";") + ";\n")
-
-
-def _query(args: argparse.Namespace) -> None:
-    import duckdb
-
-    from lambdalytics import archive_layout, ddl
-
-    settings = CommonSettings()
-    bucket = args.bucket or settings.resources.archive.name
-    root = args.location or archive_layout.archive_root(bucket, args.archive_prefix)
-    conn = duckdb.connect()
-    if root.startswith("s3://"):  # through the S3 API, wherever the SDK settings point
-        endpoint = (settings.aws_endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3")
-                    or os.environ.get("AWS_ENDPOINT_URL"))
-        region = settings.aws_region or os.environ.get("AWS_REGION") or \
-            os.environ.get("AWS_DEFAULT_REGION")
-        fs = ddl.register_s3(conn, endpoint_url=endpoint, region=region)
-        try:
-            ddl.require_bucket(fs, root)
-        except ddl.ArchiveUnreachable as exc:
-            sys.exit(f"error: {exc}")
-    ddl.create_duckdb_views(conn, root)
-    try:
-        result = conn.sql(args.sql)
-    except duckdb.Error as exc:
-        sys.exit(f"error: {exc}")
-    if result is None:
-        return
-    print("\t".join(result.columns))
-    for row in result.fetchall():
-        print("\t".join("" if v is None else str(v) for v in row))
-
-
 def _schema(args: argparse.Namespace) -> None:
     text = schema_doc.render()
     path = Path(args.output)
@@ -149,24 +96,7 @@ def parser() -> argparse.ArgumentParser:
                                  "LAMBDALYTICS_ADMIN_HOST/PORT; loopback by default)") \
         .set_defaults(func=_admin)
 
-    d = sub.add_parser("ddl", help="print the archive's table definitions for a query engine")
-    d.add_argument("--engine", choices=("athena", "glue", "trino", "duckdb"), required=True)
-    d.add_argument("--table", action="append", choices=("hits", "filtered"),
-                   help="default: every table")
-    d.add_argument("--bucket", help="default: the archive bucket of LAMBDALYTICS_RESOURCE_PREFIX")
-    d.add_argument("--archive-prefix", default="", help="key prefix in the bucket ('' or a/b/)")
-    d.add_argument("--location", help="the archive root instead (s3://… or a local directory)")
-    d.add_argument("--database", help="athena: the Glue database")
-    d.add_argument("--catalog", default="hive", help="trino: the Hive catalog")
-    d.add_argument("--schema", default="lambdalytics", help="trino: the schema")
-    d.set_defaults(func=_ddl)
-
-    q = sub.add_parser("query", help="run SQL on the archive with DuckDB (tables hits, filtered)")
-    q.add_argument("sql", help='e.g. "SELECT type, count(*) FROM hits GROUP BY type"')
-    q.add_argument("--bucket", help="default: the archive bucket of LAMBDALYTICS_RESOURCE_PREFIX")
-    q.add_argument("--archive-prefix", default="", help="key prefix in the bucket ('' or a/b/)")
-    q.add_argument("--location", help="the archive root instead (s3://… or a local directory)")
-    q.set_defaults(func=_query)
+    query_cli.add_parsers(sub)
 
     schema = sub.add_parser("schema", help="write the Hit schema document")
     schema.add_argument("--output", default="docs/hit-schema.md")

@@ -56,11 +56,15 @@ if TYPE_CHECKING:
 
 Engine = Literal["athena", "trino", "duckdb"]
 ENGINES: tuple[Engine, ...] = ("athena", "trino", "duckdb")
-TABLES = (layout.HITS, layout.FILTERED)
+TABLES = (layout.HITS, layout.FILTERED, layout.LAKE)
+Format = Literal["json", "parquet"]
 
 JSON_SERDE = "org.apache.hive.hcatalog.data.JsonSerDe"
 INPUT_FORMAT = "org.apache.hadoop.mapred.TextInputFormat"
 OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+PARQUET_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
 # Joda patterns, comma-separated (the SerDe's own separator): with a fraction of 1–9 digits,
 # then without one. See the module docstring; tests check them against hit.encode's output.
 TIMESTAMP_FORMATS = "yyyy-MM-dd'T'HH:mm:ss.SSSSSSSSSZZ,yyyy-MM-dd'T'HH:mm:ssZZ"
@@ -93,6 +97,7 @@ class Table:
     doc: str
     columns: tuple[Column, ...]
     partitions: tuple[Partition, ...]
+    format: Format = "json"  # landing tables: gzip JSON Lines; the lake: Parquet
 
     def location(self, root: str) -> str:
         return layout.table_location(root, self.name)
@@ -104,7 +109,8 @@ class Table:
 
     def glob(self, root: str) -> str:
         """Every object of the table, one ``*`` per partition level."""
-        return self.location(root) + "*/" * len(self.partitions) + "*" + layout.SUFFIX
+        suffix = layout.SUFFIX if self.format == "json" else ".parquet"
+        return self.location(root) + "*/" * len(self.partitions) + "*" + suffix
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -181,6 +187,14 @@ def filtered_table(schema: type = FilteredCount) -> Table:
                  _data_columns(_plain_columns(schema, _FILTERED_DOCS), partitions), partitions)
 
 
+def lake_table(schema: type = Hit) -> Table:
+    """The Parquet lake: every Hit column, ``type`` included (it is data here, not a
+    partition), one object per property and UTC date, written by the compactor."""
+    partitions = _partitions(layout.LAKE)
+    return Table(layout.LAKE, "Hits of closed days, compacted: one canonical Hit per row, "
+                 "duplicates dropped, sorted by event time", columns(schema), partitions, "parquet")
+
+
 def table(name: str | Table) -> Table:
     if isinstance(name, Table):
         return name
@@ -188,6 +202,8 @@ def table(name: str | Table) -> Table:
         return hits_table()
     if name == layout.FILTERED:
         return filtered_table()
+    if name == layout.LAKE:
+        return lake_table()
     raise ValueError(f"no table {name!r}; tables are {', '.join(TABLES)}")
 
 
@@ -290,12 +306,17 @@ def projection_parameters(t: Table, root: str, *,
 
 
 def _table_parameters(t: Table, root: str, date_range_start: str) -> dict[str, str]:
-    return {
-        "EXTERNAL": "TRUE",
-        "classification": "json",
-        "compressionType": "gzip",
-        **projection_parameters(t, root, date_range_start=date_range_start),
-    }
+    kind = {"classification": "json", "compressionType": "gzip"} if t.format == "json" \
+        else {"classification": "parquet"}
+    return {"EXTERNAL": "TRUE", **kind,
+            **projection_parameters(t, root, date_range_start=date_range_start)}
+
+
+def _storage(t: Table) -> tuple[str, str, str, dict[str, str]]:
+    """SerDe, input format, output format and SerDe parameters of the table's format."""
+    if t.format == "json":
+        return JSON_SERDE, INPUT_FORMAT, OUTPUT_FORMAT, {"timestamp.formats": TIMESTAMP_FORMATS}
+    return PARQUET_SERDE, PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT, {}
 
 
 def athena_ddl(t: Table, root: str, *, database: str | None = None,
@@ -310,14 +331,17 @@ def athena_ddl(t: Table, root: str, *, database: str | None = None,
     props = ",\n".join(
         f"  {_hive_str(k)}={_hive_str(v)}"
         for k, v in _table_parameters(t, root, date_range_start).items() if k != "EXTERNAL")
+    serde, input_format, output_format, serde_params = _storage(t)
+    serde_props = "".join(
+        f"WITH SERDEPROPERTIES ({_hive_str(k)}={_hive_str(v)})\n" for k, v in serde_params.items())
     return (
         f"CREATE EXTERNAL TABLE IF NOT EXISTS {name} (\n{cols}\n)\n"
         f"COMMENT {_hive_str(t.doc)}\n"
         f"PARTITIONED BY (\n{parts}\n)\n"
-        f"ROW FORMAT SERDE {_hive_str(JSON_SERDE)}\n"
-        f"WITH SERDEPROPERTIES ({_hive_str('timestamp.formats')}={_hive_str(TIMESTAMP_FORMATS)})\n"
-        f"STORED AS INPUTFORMAT {_hive_str(INPUT_FORMAT)}\n"
-        f"OUTPUTFORMAT {_hive_str(OUTPUT_FORMAT)}\n"
+        f"ROW FORMAT SERDE {_hive_str(serde)}\n"
+        f"{serde_props}"
+        f"STORED AS INPUTFORMAT {_hive_str(input_format)}\n"
+        f"OUTPUTFORMAT {_hive_str(output_format)}\n"
         f"LOCATION {_hive_str(t.location(root))}\n"
         f"TBLPROPERTIES (\n{props}\n)"
     )
@@ -327,6 +351,7 @@ def glue_table_input(t: Table, root: str, *,
                      date_range_start: str = DEFAULT_DATE_RANGE_START) -> dict[str, Any]:
     """The same table as a Glue ``TableInput`` (boto3 ``glue.create_table(DatabaseName=…,
     TableInput=…)``; Pulumi's ``aws.glue.CatalogTable`` takes the same fields in snake_case)."""
+    serde, input_format, output_format, serde_params = _storage(t)
     return {
         "Name": t.name,
         "Description": t.doc,
@@ -342,13 +367,10 @@ def glue_table_input(t: Table, root: str, *,
                 for c in t.columns
             ],
             "Location": t.location(root),
-            "InputFormat": INPUT_FORMAT,
-            "OutputFormat": OUTPUT_FORMAT,
+            "InputFormat": input_format,
+            "OutputFormat": output_format,
             "Compressed": True,
-            "SerdeInfo": {
-                "SerializationLibrary": JSON_SERDE,
-                "Parameters": {"timestamp.formats": TIMESTAMP_FORMATS},
-            },
+            "SerdeInfo": {"SerializationLibrary": serde, "Parameters": serde_params},
         },
     }
 
@@ -367,15 +389,16 @@ def trino_ddl(t: Table, root: str, *, catalog: str = "hive", schema: str = "lamb
     ]
     partitioned_by = ", ".join(_sql_str(p.name) for p in t.partitions)
     body = ",\n".join(cols)
+    options = [f"  format = '{t.format.upper()}'",
+               f"  external_location = {_sql_str(t.location(root))}",
+               f"  partitioned_by = ARRAY[{partitioned_by}]"]
+    if t.format == "json":
+        options.append("  extra_properties = MAP(ARRAY['timestamp.formats'], "
+                       f"ARRAY[{_sql_str(TIMESTAMP_FORMATS)}])")
     return (
         f'CREATE TABLE IF NOT EXISTS "{catalog}"."{schema}"."{t.name}" (\n{body}\n)\n'
         f"COMMENT {_sql_str(t.doc)}\n"
-        "WITH (\n"
-        "  format = 'JSON',\n"
-        f"  external_location = {_sql_str(t.location(root))},\n"
-        f"  partitioned_by = ARRAY[{partitioned_by}],\n"
-        f"  extra_properties = MAP(ARRAY['timestamp.formats'], ARRAY[{_sql_str(TIMESTAMP_FORMATS)}])\n"
-        ")"
+        "WITH (\n" + ",\n".join(options) + "\n)"
     )
 
 
@@ -396,30 +419,51 @@ def _duckdb_read_type(col: Column) -> str:
     return "TIMESTAMPTZ" if col.kind == "timestamp" else duckdb_type(col)
 
 
-def _duckdb_select(col: Column) -> str:
+def duckdb_column(col: Column, fmt: Format) -> str:
+    """One column of a DuckDB view's select list."""
     name = f'"{_check_name(col.name)}"'
-    return f"timezone('UTC', {name}) AS {name}" if col.kind == "timestamp" else name
+    # JSON timestamps are read with their offset (TIMESTAMPTZ) and converted; Parquet holds
+    # UTC TIMESTAMPs (without time zone) already
+    return f"timezone('UTC', {name}) AS {name}" if col.kind == "timestamp" and fmt == "json" else name
 
 
-def duckdb_view(t: Table, root: str, *, name: str | None = None) -> str:
-    """``CREATE OR REPLACE VIEW`` over ``read_json`` of the table's objects, with explicit
-    types and hive partitions read as VARCHAR: the Athena table's columns, names and order.
-    ``root`` is the archive root (``s3://bucket/prefix/`` through :func:`register_s3`, or a
-    local directory)."""
-    columns_arg = ", ".join(f"{_sql_str(c.name)}: {_sql_str(_duckdb_read_type(c))}" for c in t.columns)
+def duckdb_source(t: Table, paths: str | list[str], *, filename: bool = False) -> str:
+    """The ``read_json``/``read_parquet`` call over ``paths`` (a glob or a list of objects),
+    with explicit types and hive partitions read as VARCHAR (``filename``: with the object
+    each row came from, as a ``filename`` column)."""
+    files = _sql_str(paths) if isinstance(paths, str) else \
+        "[" + ", ".join(_sql_str(p) for p in paths) + "]"
     hive_types = ", ".join(f"{_sql_str(p.name)}: 'VARCHAR'" for p in t.partitions)
-    select = ",\n  ".join([_duckdb_select(c) for c in t.columns]
-                          + [f'"{_check_name(p.name)}"' for p in t.partitions])
+    if t.format == "parquet":
+        # union_by_name: a day written before a new column existed reads it as NULL
+        return (f"read_parquet(\n  {files},\n  hive_partitioning = true,\n"
+                f"  hive_types = {{{hive_types}}},\n  union_by_name = true"
+                f"{', filename = true' if filename else ''}\n)")
+    columns_arg = ", ".join(f"{_sql_str(c.name)}: {_sql_str(_duckdb_read_type(c))}" for c in t.columns)
     return (
-        f'CREATE OR REPLACE VIEW "{name or t.name}" AS\nSELECT\n  {select}\n'
-        f"FROM read_json(\n  {_sql_str(t.glob(root))},\n"
+        f"read_json(\n  {files},\n"
         "  format = 'newline_delimited',\n"
         "  compression = 'gzip',\n"
         "  hive_partitioning = true,\n"
         f"  hive_types = {{{hive_types}}},\n"
-        f"  columns = {{{columns_arg}}}\n"
+        f"  columns = {{{columns_arg}}}{', filename = true' if filename else ''}\n"
         ")"
     )
+
+
+def duckdb_select(t: Table) -> str:
+    """The select list of the table's DuckDB view: its columns, then its partitions."""
+    return ",\n  ".join([duckdb_column(c, t.format) for c in t.columns]
+                        + [f'"{_check_name(p.name)}"' for p in t.partitions])
+
+
+def duckdb_view(t: Table, root: str, *, name: str | None = None) -> str:
+    """``CREATE OR REPLACE VIEW`` over ``read_json`` (``read_parquet`` for the lake) of the
+    table's objects, with explicit types and hive partitions read as VARCHAR: the Athena
+    table's columns, names and order. ``root`` is the archive root (``s3://bucket/prefix/``
+    through :func:`register_s3`, or a local directory)."""
+    return (f'CREATE OR REPLACE VIEW "{name or t.name}" AS\nSELECT\n  {duckdb_select(t)}\n'
+            f"FROM {duckdb_source(t, t.glob(root))}")
 
 
 def duckdb_empty_view(t: Table, *, name: str | None = None) -> str:

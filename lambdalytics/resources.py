@@ -42,6 +42,12 @@ class BucketSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class AthenaSpec:
+    workgroup: str
+    database: str  # the Glue database of the archive's tables and views
+
+
+@dataclass(frozen=True, slots=True)
 class Resources:
     stream: StreamSpec
     properties: TableSpec
@@ -49,6 +55,7 @@ class Resources:
     leases: TableSpec
     recent: TableSpec
     archive: BucketSpec
+    athena: AthenaSpec
 
     @property
     def tables(self) -> tuple[TableSpec, ...]:
@@ -81,4 +88,6 @@ def resources(prefix: str = "lambdalytics", *, shard_count: int | None = None,
             point_in_time_recovery=False,
         ),
         archive=BucketSpec(archive_bucket or f"{prefix}-archive"),
+        # Glue and Athena lower-case names; a hyphen would need quoting in every query
+        athena=AthenaSpec(workgroup=prefix, database=prefix.replace("-", "_")),
     )

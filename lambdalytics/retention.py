@@ -6,6 +6,7 @@ when they exist: lifecycle actions are not replicated, so each bucket needs its 
 Each property with ``retention_days`` gets one rule per prefix it owns::
 
     {archive_prefix}hits/property=<id>/        {archive_prefix}filtered/property=<id>/
+    {archive_prefix}lake/property=<id>/        {archive_prefix}lake-manifests/property=<id>/
 
 with the rule id ``lambdalytics:`` + the prefix (deterministic, so an update replaces the
 rule and a delete finds it). A rule expires current objects ``retention_days`` after they
@@ -58,12 +59,14 @@ class RetentionError(PropertyError):
     """S3 refused part of a deletion or a lifecycle change."""
 
 
-def property_prefixes(archive_prefix: str, property_id: str) -> tuple[str, str]:
-    """The key prefixes a property's objects live under (hits, filtered counters)."""
+def property_prefixes(archive_prefix: str, property_id: str) -> tuple[str, ...]:
+    """The key prefixes a property's objects live under: landing hits, filtered counters, the
+    lake and the lake's manifests."""
     pid = archive_layout.partition_value("property_id", property_id)
     root = archive_layout.prefix_value(archive_prefix)
-    return (f"{root}{archive_layout.HITS}/property={pid}/",
-            f"{root}{archive_layout.FILTERED}/property={pid}/")
+    return tuple(f"{root}{table}/property={pid}/" for table in (
+        archive_layout.HITS, archive_layout.FILTERED, archive_layout.LAKE,
+        archive_layout.LAKE_MANIFESTS))
 
 
 def rule_id(prefix: str) -> str:

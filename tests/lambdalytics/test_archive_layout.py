@@ -35,7 +35,7 @@ def test_date_is_the_utc_date_of_an_aware_datetime() -> None:
     for bad in ("2026-1-2", "20261128", "2026-11-28/x", "../2026-11-28"):
         with pytest.raises(ValueError, match="YYYY-MM-DD"):
             layout.date_value(bad)
-    with pytest.raises(ValueError, match="day is out of range"):
+    with pytest.raises(ValueError, match="not a calendar date"):
         layout.date_value("2026-02-30")
 
 
@@ -148,8 +148,22 @@ def test_locations() -> None:
     for bad in ("B", "ab", "a_b", "a..b", "-ab"):
         with pytest.raises(ValueError, match="bucket"):
             layout.archive_root(bad)
+    assert layout.table_location("s3://b/", "lake") == "s3://b/lake/"
     with pytest.raises(ValueError, match="table"):
-        layout.table_location("s3://b/", "lake")
+        layout.table_location("s3://b/", "lake-manifests")
+
+
+def test_lake_keys() -> None:
+    assert layout.lake_key("x/", "p1", "2026-11-28") == "x/lake/property=p1/date=2026-11-28/hits.parquet"
+    assert layout.lake_manifest_key("", "p1", "2026-11-28") == \
+        "lake-manifests/property=p1/date=2026-11-28.json"
+    assert layout.lake_through_key("", "p1") == "lake-manifests/property=p1/through.json"
+    assert layout.hits_property_prefix("x/", "p1") == "x/hits/property=p1/"
+    for bad in ("P1", "_unknown", "a/b"):
+        with pytest.raises(ValueError, match="partition value"):
+            layout.lake_key("", bad, "2026-11-28")
+    with pytest.raises(ValueError, match="date"):
+        layout.lake_key("", "p1", "2026-13-01")
 
 
 def test_a_key_is_under_its_table_location() -> None:

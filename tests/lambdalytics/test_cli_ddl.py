@@ -20,8 +20,9 @@ def test_athena_for_the_configured_bucket(capsys: pytest.CaptureFixture[str],
     monkeypatch.setenv("LAMBDALYTICS_RESOURCE_PREFIX", "acme")
     out = run(capsys, "--engine", "athena", "--database", "analytics")
     statements = [s for s in out.split(";\n") if s.strip()]
-    assert len(statements) == 2  # hits and filtered
+    assert len(statements) == 3  # hits, filtered and the lake
     assert "s3://acme-archive/hits/" in out
+    assert "s3://acme-archive/lake/property=${property}/date=${date}/" in out
     assert "'projection.enabled'='true'" in out.replace(" ", "")
     for s in statements:
         sqlglot.parse_one(s, read="athena")

@@ -124,7 +124,10 @@ def test_athena_ddl_parses_in_the_athena_dialect(table: str) -> None:
     assert "`date` string" in sql  # reserved words quoted (all identifiers are)
     assert "`count` bigint" in sql if table == "filtered" else "`type` string" in sql
     props = properties(sql, "athena")
-    assert props["timestamp.formats"] == ddl.TIMESTAMP_FORMATS  # the escaping survives parsing
+    if t.format == "json":
+        assert props["timestamp.formats"] == ddl.TIMESTAMP_FORMATS  # the escaping survives parsing
+    else:
+        assert "timestamp.formats" not in props  # Parquet holds typed timestamps
     assert props["projection.enabled"] == "true"
     assert props["projection.property.type"] == "injected"
     assert props["projection.date.type"] == "date"
@@ -137,7 +140,8 @@ def test_athena_ddl_parses_in_the_athena_dialect(table: str) -> None:
     assert location.this.this == f"{ROOT}{table}/"
     serde = tree.find(exp.RowFormatSerdeProperty)
     assert serde is not None
-    assert serde.this.this == "org.apache.hive.hcatalog.data.JsonSerDe"
+    assert serde.this.this == {"json": "org.apache.hive.hcatalog.data.JsonSerDe",
+                               "parquet": ddl.PARQUET_SERDE}[t.format]
 
 
 def test_athena_hits_projection_enumerates_the_hit_types() -> None:
@@ -301,11 +305,14 @@ def test_trino_ddl_parses_in_the_trino_dialect(table: str) -> None:
     tree = sqlglot.parse_one(sql, read="trino")
     with_props = {p.name.lower(): p for p in tree.find_all(exp.Property)}
     assert tree.find(exp.FileFormatProperty) is not None
-    assert "format = 'JSON'" in sql
+    assert f"format = '{t.format.upper()}'" in sql
     assert with_props["external_location"].args["value"].this == f"{ROOT}{table}/"
     partitioned = tree.find(exp.PartitionedByProperty)
     assert partitioned is not None
     assert [e.this for e in partitioned.this.expressions] == [p.name for p in t.partitions]
+    if t.format == "parquet":  # typed timestamps: no reader properties
+        assert "extra_properties" not in with_props
+        return
     extra = with_props["extra_properties"].args["value"]
     assert isinstance(extra, exp.Map)
     assert [k.this for k in extra.args["keys"].expressions] == ["timestamp.formats"]
@@ -332,7 +339,7 @@ def test_render_rejects_unknown_engines_and_tables() -> None:
     with pytest.raises(ValueError, match="engine"):
         ddl.render("spark", "hits", ROOT)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="table"):
-        ddl.render("athena", "lake", ROOT)
+        ddl.render("athena", "landing", ROOT)
 
 
 # --- DuckDB over S3 (moto) ------------------------------------------------------------------
@@ -432,7 +439,7 @@ def conn(archive: dict[str, Any]) -> Iterator[duckdb.DuckDBPyConnection]:
     c = duckdb.connect()
     ddl.register_s3(c, endpoint_url=archive["endpoint"], region="us-east-1")
     has_data = ddl.create_duckdb_views(c, layout.archive_root(archive["bucket"], archive["prefix"]))
-    assert has_data == {"hits": True, "filtered": True}
+    assert has_data == {"hits": True, "filtered": True, "lake": False}
     yield c
     c.close()
 
@@ -576,9 +583,9 @@ def test_an_empty_archive_gets_empty_views_with_the_same_columns(
     c = duckdb.connect()
     ddl.register_s3(c, endpoint_url=archive["endpoint"], region="us-east-1")
     root = layout.archive_root(archive["bucket"], "empty" + secrets.token_hex(3) + "/")
-    assert ddl.create_duckdb_views(c, root) == {"hits": False, "filtered": False}
+    assert ddl.create_duckdb_views(c, root) == {"hits": False, "filtered": False, "lake": False}
     for name in ddl.TABLES:
-        assert c.execute(f'SELECT count(*) FROM "{name}"').fetchone() == (0,)  # noqa: S608
+        assert c.execute(f'SELECT count(*) FROM "{name}"').fetchone() == (0,)
         assert c.execute(f'DESCRIBE "{name}"').fetchall() == conn.execute(f'DESCRIBE "{name}"').fetchall()
 
 
@@ -601,7 +608,7 @@ def test_duckdb_reads_a_local_directory_too(tmp_path: Any) -> None:
     path.parent.mkdir(parents=True)
     path.write_bytes(gzip.compress(hitmod.encode(h) + b"\n"))
     c = duckdb.connect()
-    assert ddl.create_duckdb_views(c, f"{tmp_path}/") == {"hits": True, "filtered": False}
+    assert ddl.create_duckdb_views(c, f"{tmp_path}/") == {"hits": True, "filtered": False, "lake": False}
     assert c.execute("SELECT hit_id, type, event_time FROM hits").fetchall() == [
         ("a" * 32, "event", datetime(2026, 11, 28))]
 

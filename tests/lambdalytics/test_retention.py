@@ -69,18 +69,19 @@ def ours(rules: list[Any]) -> dict[str, tuple[str, int, int]]:
             for r in rules if r["ID"] != "keep-me"}
 
 
+def rules(pid: str, days: int, prefix: str = "arch/") -> dict[str, tuple[str, int, int]]:
+    """Our rules for a property: one per prefix it owns (landing, counters, lake, manifests)."""
+    return {f"lambdalytics:{prefix}{t}/property={pid}/": (f"{prefix}{t}/property={pid}/", days, 1)
+            for t in ("hits", "filtered", "lake", "lake-manifests")}
+
+
 async def test_retention_becomes_lifecycle_rules_in_every_bucket(world: World) -> None:
     await world.s3.put_bucket_lifecycle_configuration(
         Bucket=world.buckets[0], LifecycleConfiguration={"Rules": [OTHER_RULE]})
     retention = world.retention()
     await retention.apply(prop("shop", 30))
     await retention.apply(prop("blog", 90))
-    expected = {
-        "lambdalytics:arch/hits/property=shop/": ("arch/hits/property=shop/", 30, 1),
-        "lambdalytics:arch/filtered/property=shop/": ("arch/filtered/property=shop/", 30, 1),
-        "lambdalytics:arch/hits/property=blog/": ("arch/hits/property=blog/", 90, 1),
-        "lambdalytics:arch/filtered/property=blog/": ("arch/filtered/property=blog/", 90, 1),
-    }
+    expected = {**rules("shop", 30), **rules("blog", 90)}
     for bucket in world.buckets:
         assert ours(await lifecycle(world, bucket)) == expected
     assert [r["ID"] for r in await lifecycle(world, world.buckets[0])].count("keep-me") == 1
@@ -88,9 +89,7 @@ async def test_retention_becomes_lifecycle_rules_in_every_bucket(world: World) -
     await retention.apply(prop("shop", 7))  # changed: replaced, not added
     await retention.apply(prop("blog", None))  # keep forever: no rule
     for bucket in world.buckets:
-        assert ours(await lifecycle(world, bucket)) == {
-            "lambdalytics:arch/hits/property=shop/": ("arch/hits/property=shop/", 7, 1),
-            "lambdalytics:arch/filtered/property=shop/": ("arch/filtered/property=shop/", 7, 1)}
+        assert ours(await lifecycle(world, bucket)) == rules("shop", 7)
 
     await retention.remove("shop")
     assert [r["ID"] for r in await lifecycle(world, world.buckets[0])] == ["keep-me"]
@@ -104,11 +103,9 @@ async def test_sync_rebuilds_our_rules_only(world: World) -> None:
             OTHER_RULE, *rules_for(PREFIX, "gone", 5),
             *rules_for("other/", "shop", 9)]})  # another archive prefix's rule: not ours
     await retention.sync([prop("shop", 10), prop("blog", None)])
-    rules = await lifecycle(world, world.buckets[0])
-    assert sorted(r["ID"] for r in rules) == sorted([
-        "keep-me", "lambdalytics:other/hits/property=shop/",
-        "lambdalytics:other/filtered/property=shop/",
-        "lambdalytics:arch/hits/property=shop/", "lambdalytics:arch/filtered/property=shop/"])
+    got = await lifecycle(world, world.buckets[0])
+    assert sorted(r["ID"] for r in got) == sorted(
+        ["keep-me", *rules("shop", 9, "other/"), *rules("shop", 10)])
 
 
 async def put_versions(world: World, bucket: str, key: str, n: int) -> None:
@@ -138,7 +135,7 @@ async def rollup_keys(world: World) -> set[str]:
 
 
 async def test_delete_data_removes_every_version_of_one_property(world: World) -> None:
-    shop_hits, shop_filtered = property_prefixes(PREFIX, "shop")
+    shop_hits, shop_filtered, shop_lake, shop_manifests = property_prefixes(PREFIX, "shop")
     keep = {f"{PREFIX}hits/property=shop2/type=event/date=2026-01-01/s-1-2.json.gz",
             f"{PREFIX}hits/property=sho/type=event/date=2026-01-01/s-1-2.json.gz",
             "hits/property=shop/type=event/date=2026-01-01/s-1-2.json.gz",  # no archive prefix
@@ -150,6 +147,8 @@ async def test_delete_data_removes_every_version_of_one_property(world: World) -
         await put_versions(world, bucket, f"{shop_filtered}date=2026-01-01/s-1-2.json.gz", 2)
         await world.s3.delete_object(Bucket=bucket, Key=f"{shop_filtered}date=2026-01-01/"
                                                         "s-1-2.json.gz")  # a delete marker
+        await put_versions(world, bucket, f"{shop_lake}date=2026-01-01/hits.parquet", 2)
+        await put_versions(world, bucket, f"{shop_manifests}date=2026-01-01.json", 1)
         for key in keep:
             await put_versions(world, bucket, key, 2)
     await put_rollups(world, "shop", 30)
@@ -157,7 +156,7 @@ async def test_delete_data_removes_every_version_of_one_property(world: World) -
     await put_rollups(world, "sho", 3)
 
     deleted = await world.retention().delete_data("shop")
-    assert deleted.objects == 2 * (3 * 3 + 2 + 1)
+    assert deleted.objects == 2 * (3 * 3 + 2 + 1 + 2 + 1)
     assert deleted.rollups == 30
     for bucket in world.buckets:
         assert await all_versions(world, bucket) == keep
@@ -166,7 +165,7 @@ async def test_delete_data_removes_every_version_of_one_property(world: World) -
 
 
 async def test_more_than_one_page_of_versions(world: World) -> None:
-    hits, _ = property_prefixes(PREFIX, "big")
+    hits, *_ = property_prefixes(PREFIX, "big")
     bucket = world.buckets[0]
     for i in range(25):  # pages of 10 (1000 in production: DeleteObjects' limit)
         await put_versions(world, bucket, f"{hits}type=event/date=2026-01-01/s-{i}-{i}.json.gz",
