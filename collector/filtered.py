@@ -24,7 +24,7 @@ from lambdalytics.records import FilteredCount, encode_counter
 
 log = logging.getLogger(__name__)
 
-OTHER = "(other)"  # claimed ids beyond max_keys in one interval are counted together
+OTHER = "(other)"  # claimed ids beyond max_keys in one interval: counted together, per property
 AGENT_MAX = 160  # characters of an agent family
 MAX_AGENTS = 20  # agent families per (property, minute) in one flush; the rest: OTHER
 
@@ -65,7 +65,9 @@ class FilteredCounters:
         counts = self._counts
         if key not in counts:
             if len(counts) >= self._max_keys:
-                key = (None, OTHER, reason, minute, None if agent is None else OTHER)
+                # a known property's stay under it: keys beyond the bound are one per property
+                # (the table's, not the sender's), reason, minute and agent or not
+                key = (property_id, OTHER, reason, minute, None if agent is None else OTHER)
             elif agent is not None:
                 families = self._agents.get((property_id, minute), 0)
                 if families >= MAX_AGENTS:

@@ -12,17 +12,19 @@ endpoints) decides the same without forwarding, counting or taking from the rate
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from collector.enrich import BOT
-from collector.errors import SinkUnavailable, Unavailable
+from collector.errors import PropertiesUnavailable, SinkUnavailable, Unavailable
 from collector.filtered import agent_family
 from collector.policy import DISALLOWED_HOSTNAME, Policy, hostname_problem, policy_of
 from collector.properties import Stale
-from collector.ratelimit import RateLimiter
+from collector.ratelimit import RateLimiter, TokenBucket
 from collector.visitor import DailySalts, day_of, visitor_id
 from lambdalytics import hit as hitmod
+from lambdalytics.properties import valid_tracking_id
 
 if TYPE_CHECKING:
     from collector.enrich import Enrichment
@@ -43,6 +45,9 @@ BATCH_TOO_LARGE = "batch_too_large"
 BOT_FLAGGED = "bot_flagged"  # a bot forwarded with its flag (its policy did not filter it), counted
 RATE_LIMITED = "rate_limited"  # answered 429: refused, and counted per property too
 INVALID_API_SECRET = "invalid_api_secret"  # noqa: S105 (a filter reason) GA4 MP: no secret matches
+# lookups a second (and at most a second's worth at once), per collector task, of the ids that
+# invalid hits claim and the property cache has no fresh answer for (Ingest.claimed)
+CLAIM_LOOKUPS_PER_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +152,7 @@ class Ingest:
         self._verdicts: dict[str, Verdict] = {}
         # the requests whose hits wait for this loop turn's enrichment (see enrich)
         self._turn: list[tuple[RawRequest, list[Enriching], asyncio.Future[None]]] = []
+        self._claims = TokenBucket(CLAIM_LOOKUPS_PER_S, time.monotonic())  # see claimed
 
     async def check(self, tracking_id: str) -> Verdict:
         """Raises PropertiesUnavailable when the table is down and nothing is cached."""
@@ -167,6 +173,30 @@ class Ingest:
         verdict = Verdict(prop, None if prop.enabled else DISABLED_PROPERTY, policy_of(prop))
         self._verdicts[prop.property_id] = verdict
         return verdict
+
+    async def claimed(self, tracking_id: str) -> str | None:
+        """The property an invalid hit's claimed id belongs to, for its counter (a disabled
+        one's too), through the property cache as any hit's; None when no property has it.
+        An id that no property can have (missing, not a tracking id) is never looked up, and
+        the ids with no fresh answer cached are looked up within :data:`CLAIM_LOOKUPS_PER_S`
+        (a flood of invalid hits with made-up ids reads the table no more than that); past
+        it, or when the table cannot be read, the last answer cached serves, however old."""
+        if not valid_tracking_id(tracking_id):
+            return None
+        properties = self.properties
+        cached = properties.fresh(tracking_id)
+        prop: Property | None
+        if not isinstance(cached, Stale):
+            prop = cached
+        elif self._claims.wait(1, time.monotonic()) == 0.0:
+            self._claims.tokens -= 1.0
+            try:
+                prop = await properties.resolve(tracking_id)
+            except PropertiesUnavailable:
+                prop = properties.last(tracking_id)
+        else:
+            prop = properties.last(tracking_id)
+        return None if prop is None else prop.property_id
 
     def admit(self, protocol: str, hits: list[tuple[str, str, int | None]]) -> float:
         """The rate limits of a request's forwardable hits, as (claimed tracking id,
@@ -244,7 +274,7 @@ class Ingest:
                 if hit.problem is not None:
                     out.reason = hit.problem
                     if record:
-                        self.filtered(protocol, None, tid, hit.problem)
+                        self.filtered(protocol, await self.claimed(tid), tid, hit.problem)
                     continue
                 verdict = self.check_fresh(tid) or await self.check(tid)
                 prop, policy = verdict.property, verdict.policy

@@ -64,6 +64,12 @@ class PropertyCache:
                 return answer
         return STALE
 
+    def last(self, tracking_id: str) -> Property | None:
+        """The last answer cached for ``tracking_id``, however old (None: no property, or
+        never looked up); no lookup."""
+        entry = self._entries.get(tracking_id)
+        return None if entry is None else entry[0]
+
     async def resolve(self, tracking_id: str) -> Property | None:
         entry = self._entries.get(tracking_id)
         now = self._clock()

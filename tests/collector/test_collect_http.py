@@ -309,7 +309,7 @@ def test_batch_limits(stack: CollectorSettings) -> None:
         assert len(body) < 16384
         assert http.post("/batch", content=body).status_code == 200
     assert hits(stack) == []
-    assert counted(stack) == {(None, UA_TID, "batch_too_large"): 21 + 3 + 2}
+    assert counted(stack) == {(property_id_of(stack, UA_TID), UA_TID, "batch_too_large"): 21 + 3 + 2}
 
 
 # --- size limits of one hit -----------------------------------------------------------------
@@ -331,7 +331,7 @@ def test_protocol_size_limits(stack: CollectorSettings) -> None:
             assert r.status_code == 200
     assert sorted(h.page_title or "" for h in hits(stack, cid)) == ["get-at", "post-at"]
     assert all(h.property_id == pid for h in hits(stack, cid))
-    assert counted(stack) == {(None, UA_TID, "payload_too_large"): 2}
+    assert counted(stack) == {(pid, UA_TID, "payload_too_large"): 2}
 
 
 def test_a_body_over_the_hard_cap_is_413(live: Live) -> None:
@@ -371,7 +371,7 @@ def test_invalid_hits_are_answered_and_counted_not_forwarded(stack: CollectorSet
             assert r.status_code == 200
         assert hits(stack) == []
     assert hits(stack) == []
-    assert counted(stack) == {(None, UA_TID, "invalid_hit"): 5}
+    assert counted(stack) == {(property_id_of(stack, UA_TID), UA_TID, "invalid_hit"): 5}
 
 
 def test_a_raw_byte_that_is_not_utf8_invalidates_its_pair_not_the_hit_s_identity(
@@ -388,7 +388,7 @@ def test_a_raw_byte_that_is_not_utf8_invalidates_its_pair_not_the_hit_s_identity
                            "description": "A parameter is not valid UTF-8 percent-encoding."}],
     }]
     assert hits(stack) == []
-    assert counted(stack) == {(None, UA_TID, "invalid_hit"): 1}
+    assert counted(stack) == {(property_id_of(stack, UA_TID), UA_TID, "invalid_hit"): 1}
 
 
 def test_an_unknown_property_is_counted_not_forwarded(stack: CollectorSettings) -> None:

@@ -95,16 +95,23 @@ async def test_agent_families_are_bounded_per_property_and_minute() -> None:
     assert writer.counters()[-1].agent == "y" * AGENT_MAX
 
 
-async def test_over_max_keys_claimed_ids_are_counted_together() -> None:
+async def test_over_max_keys_claimed_ids_are_counted_together_per_property() -> None:
     writer = Keeping()
     counters = _counters(writer, max_keys=3)
     for i in range(5):
         counters.add(None, f"UA-{i}-1", "unknown_property")
     counters.add("p1", "UA-1-1", "bot", agent="Googlebot on Other (crawler:Googlebot)")
+    counters.add("p1", "UA-1-1", "invalid_hit")
+    counters.add("p1", "UA-1-2", "invalid_hit")
     await counters.flush()
-    got = {(c.tracking_id, c.agent): c.count for c in writer.counters()}
-    assert got == {("UA-0-1", None): 1, ("UA-1-1", None): 1, ("UA-2-1", None): 1,
-                   (OTHER, None): 2, (OTHER, OTHER): 1}
+    got = {(c.property_id, c.tracking_id, c.reason, c.agent): c.count for c in writer.counters()}
+    assert got == {(None, "UA-0-1", "unknown_property", None): 1,
+                   (None, "UA-1-1", "unknown_property", None): 1,
+                   (None, "UA-2-1", "unknown_property", None): 1,
+                   (None, OTHER, "unknown_property", None): 2,
+                   # a flood of made-up ids does not move a property's counts to _unknown
+                   ("p1", OTHER, "bot", OTHER): 1,
+                   ("p1", OTHER, "invalid_hit", None): 2}
 
 
 async def test_counts_not_sent_are_kept_for_the_next_flush() -> None:

@@ -94,7 +94,7 @@ def test_a_query_only_page_view_is_one_hit(stack: tuple[CollectorSettings, str, 
 
 def test_a_batched_body_is_one_hit_per_line_and_a_retry_keeps_the_ids(
         stack: tuple[CollectorSettings, str, str]) -> None:
-    settings, _pid, _ = stack
+    settings, pid, _ = stack
     body = "\n".join([line(en="page_view", _s="1"), "",
                       line(en="user_engagement", _s="2", _et="5200"),
                       line(en="", _s="3"),  # no event name: invalid, counted
@@ -114,7 +114,7 @@ def test_a_batched_body_is_one_hit_per_line_and_a_retry_keeps_the_ids(
     engagement = next(h for h in got if h.event_name == "user_engagement")
     assert engagement.engagement_time_ms == 5200
     assert next(h for h in got if h.event_name == "signup").event_params == {"plan": "pro"}
-    assert counted(settings)[(None, GID, "invalid_hit")] == 2
+    assert counted(settings)[(pid, GID, "invalid_hit")] == 2
 
 
 def test_client_hints_in_the_params_describe_the_device(
@@ -214,7 +214,7 @@ def test_a_wrong_secret_or_an_invalid_request_is_204_and_counted(
     assert [h.event_name for h in hits(settings)] == ["ok_event"]
     counts = counted(settings)
     assert counts[(pid, GID, "invalid_api_secret")] == 2  # both events of the request
-    assert counts[(None, GID, "invalid_hit")] == 4  # no client id, not JSON, _bad, too big
+    assert counts[(pid, GID, "invalid_hit")] == 4  # no client id, not JSON, _bad, too big
 
 
 def test_allowed_hostnames_do_not_apply_to_the_measurement_protocol(
