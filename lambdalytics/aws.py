@@ -10,6 +10,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession, get_session
 
 if TYPE_CHECKING:
+    from types_aiobotocore_athena import AthenaClient
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_kinesis import KinesisClient
     from types_aiobotocore_s3 import S3Client
@@ -58,6 +59,9 @@ def client(sess: AioSession, service: Literal["dynamodb"], settings: CommonSetti
 @overload
 def client(sess: AioSession, service: Literal["s3"], settings: CommonSettings,
            cfg: AioConfig | None = None) -> AbstractAsyncContextManager[S3Client]: ...
+@overload
+def client(sess: AioSession, service: Literal["athena"], settings: CommonSettings,
+           cfg: AioConfig | None = None) -> AbstractAsyncContextManager[AthenaClient]: ...
 def client(sess: AioSession, service: str, settings: CommonSettings,
            cfg: AioConfig | None = None) -> AbstractAsyncContextManager[Any]:
     """An async client context; enter it on the process's AsyncExitStack."""
