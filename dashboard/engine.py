@@ -25,6 +25,8 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
 from sqlglot.optimizer.annotate_types import annotate_types
 
+from lambdalytics.ga4_export import for_duckdb
+
 
 @dataclass(frozen=True, slots=True)
 class QueryResult:
@@ -76,7 +78,8 @@ def to_duckdb(sql: str) -> str:
     if len(statements) != 1:
         raise QueryFailed(f"expected one SQL statement, got {len(statements)}")
     try:
-        typed = annotate_types(statements[0], dialect="trino")
+        # the constructs sqlglot does not translate by itself (UNNEST of rows into columns, …)
+        typed = annotate_types(for_duckdb(statements[0]), dialect="trino")
         _require_portable_divisions(typed)
         return typed.sql(dialect="duckdb", unsupported_level=ErrorLevel.RAISE)
     except SqlglotError as exc:

@@ -9,7 +9,7 @@ so that Athena's partition projection (and its required ``property`` filter) and
 hive-partition filters still apply through the view.
 
 DuckDB's text is sqlglot's translation (``read="trino"``), unsupported constructs an error
-rather than a silent change, after :func:`_for_duckdb` rewrites the two it does not handle.
+rather than a silent change, after :func:`for_duckdb` rewrites the two it does not handle.
 :func:`to_duckdb` is the same translation for queries over the view, for running ported
 queries locally.
 """
@@ -59,13 +59,13 @@ def view_sql(engine: Engine, *, name: str = "events_ga4", source: str = "events"
 def to_duckdb(sql: str) -> str:
     """Trino SQL (the view, or a query over it) as DuckDB SQL: sqlglot's translation, with an
     error rather than a silent change where sqlglot cannot translate, after the rewrites of
-    what it does not handle (:func:`_for_duckdb`)."""
+    what it does not handle (:func:`for_duckdb`)."""
     return ";\n".join(
-        _for_duckdb(tree).sql("duckdb", pretty=True, unsupported_level=ErrorLevel.RAISE)
+        for_duckdb(tree).sql("duckdb", pretty=True, unsupported_level=ErrorLevel.RAISE)
         for tree in sqlglot.parse(sql, read="trino") if tree is not None)
 
 
-def _for_duckdb(tree: exp.Expr) -> exp.Expr:
+def for_duckdb(tree: exp.Expr) -> exp.Expr:
     """- ``reduce(a, s0, f, s -> s)``: DuckDB's ``list_reduce`` has no finish function; an
       identity one is dropped (any other is left, and the translation fails).
     - ``UNNEST(rows) AS t(f1, …, fn)`` (one array, n ≥ 2 names): Trino expands each row into

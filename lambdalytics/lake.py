@@ -144,14 +144,18 @@ def events_view_sql(through: Mapping[str, str], *, name: str = EVENTS,
 
 def create_duckdb_views(conn: duckdb.DuckDBPyConnection, root: str, fs: Any = None,
                         ) -> dict[str, bool]:
-    """The query layer on a DuckDB connection: ``hits``, ``filtered``, ``lake`` and ``events``
+    """The query layer on a DuckDB connection: ``hits``, ``filtered``, ``lake``, ``events`` and
+    ``events_ga4`` (:mod:`lambdalytics.ga4_export`)
     (``fs``: the filesystem the manifests are read through, from :func:`ddl.register_s3` for
     ``s3://``; a local directory needs none). Returns, per table, whether it has objects."""
     if fs is None:
         from fsspec.implementations.local import LocalFileSystem
         fs = LocalFileSystem()
+    from lambdalytics import ga4_export
+
     has_data = ddl.create_duckdb_views(conn, root)
     through = read_through(fs, root) if has_data[layout.LAKE] else {}
     conn.execute(events_view_sql(through))
+    conn.execute(ga4_export.view_sql("duckdb"))
     return has_data
 

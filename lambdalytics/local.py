@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -72,6 +73,7 @@ def banner(settings: CollectorSettings, url: str, aws_url: str, kinesis_url: str
     res = settings.resources
     tid, gid = DEMO_TRACKING_ID, DEMO_MEASUREMENT_ID
     flush = int(LOCAL_FLUSH_INTERVAL_S)
+    today = datetime.now(UTC).date().isoformat()
     script = Path(sys.executable).with_name("lambdalytics")
     command = str(script) if script.exists() else "lambdalytics"
     export = ("export AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local "
@@ -101,8 +103,13 @@ Health and metrics:  {url}/readyz   {url}/metrics   API docs: {url}/docs
 
 The CLI on the embedded AWS, from another shell:
   {export}
-Query the archive with DuckDB, once a hit has landed:
-  {command} query "SELECT type, page_path, count(*) FROM hits GROUP BY ALL"
+Query the archive with DuckDB (Trino SQL; `events` is every hit once), once a hit has landed:
+  {command} query "SELECT type, page_path, count(*) AS hits FROM events \\
+      WHERE property = '{DEMO_PROPERTY}' GROUP BY 1, 2"
+A report (overview, pages, sources, countries, …; `report --help` lists them):
+  {command} report overview --property {DEMO_PROPERTY} --from {today} --to {today}
+Compact closed days into the Parquet lake (a day closes 4 hours after it ends, UTC):
+  {command} compact
 Create a property (prints its tracking ids and an API secret):
   {command} properties create --name 'My site' --allowed-hostname www.example.com
 

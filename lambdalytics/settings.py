@@ -27,6 +27,14 @@ class CommonSettings(BaseSettings):
         None, description="Kinesis's endpoint, over aws_endpoint_url (`lambdalytics local` runs "
                           "the stream on an emulator of its own)"
     )
+    athena_workgroup: str | None = Field(
+        None, description="Athena workgroup of the reports and `--engine athena` (default: "
+                          "the deployment's, resources(prefix).athena.workgroup)")
+    athena_database: str | None = Field(
+        None, description="Glue database of the archive's tables and views (default: the "
+                          "deployment's)")
+    athena_output_location: str | None = Field(
+        None, description="s3:// location for Athena's results, when the workgroup sets none")
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")
 

@@ -172,3 +172,14 @@ async def test_concurrent_queries_on_one_engine(conn: duckdb.DuckDBPyConnection)
     with pytest.raises(QueryTimeout):
         await long_query
     assert (await engine.query(sql.format(n=3))).rows == ((3, 3),)
+
+
+async def test_unnesting_rows_into_columns_translates() -> None:
+    # Trino expands each row of an unnested array into one column per field; DuckDB needs a
+    # rewrite (lambdalytics.ga4_export.for_duckdb), applied to every query
+    engine = DuckDBEngine(duckdb.connect())
+    result = await engine.query(
+        "SELECT i.a, i.b FROM (SELECT ARRAY[CAST(ROW(1, 'x') AS ROW(a bigint, b varchar)), "
+        "CAST(ROW(2, 'y') AS ROW(a bigint, b varchar))] AS r) AS t "
+        "CROSS JOIN UNNEST(t.r) AS i(a, b) ORDER BY i.a")
+    assert result.rows == ((1, "x"), (2, "y"))

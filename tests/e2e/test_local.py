@@ -71,10 +71,12 @@ def test_local_runs_the_pipeline_and_stops_cleanly() -> None:
         assert orjson.loads(gzip.decompress(body))["page_path"] == "/hello"
         # the printed CLI lines, as a user pastes them into a shell
         export = re.search(r"^\s+(export AWS_ACCESS_KEY_ID=.*)$", banner, re.M)
-        query = re.search(r"^\s+(\S+ query .*)$", banner, re.M)
+        query = re.search(r"^\s+(\S+ query .*\\\n.*)$", banner, re.M)
+        report = re.search(r"^\s+(\S+ report overview .*)$", banner, re.M)
         create = re.search(r"^\s+(\S+ properties create .*)$", banner, re.M)
         assert export, banner
         assert query, banner
+        assert report, banner
         assert create, banner
 
         def shell(line: str) -> subprocess.CompletedProcess[str]:
@@ -85,7 +87,11 @@ def test_local_runs_the_pipeline_and_stops_cleanly() -> None:
 
         out = shell(query.group(1))
         assert out.returncode == 0, out.stderr
-        assert out.stdout.splitlines() == ["type\tpage_path\tcount_star()", "pageview\t/hello\t1"]
+        assert out.stdout.splitlines() == ["type\tpage_path\thits", "pageview\t/hello\t1"]
+        out = shell(report.group(1) + " --format json")
+        assert out.returncode == 0, out.stderr
+        overview = orjson.loads(out.stdout)["rows"][0]
+        assert (overview["visitors"], overview["pageviews"]) == (1, 1), overview
         out = shell(create.group(1))
         assert out.returncode == 0, out.stderr
         assert re.search(r"^ua_tracking_id\tUA-\d+-1$", out.stdout, re.M), out.stdout

@@ -73,3 +73,41 @@ def test_a_local_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert (tmp_path / "lake/property=p1/date=2026-11-02/hits.parquet").is_file()
     main(["query", "--location", str(tmp_path), "SELECT count(*) AS n FROM events"])
     assert capsys.readouterr().out.splitlines() == ["n", "12"]
+
+
+def test_report_over_the_lake(env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    main(["compact"])
+    capsys.readouterr()
+    main(["report", "overview", "--property", "p1", "--from", "2026-11-02", "--to", "2026-11-03",
+          "--timezone", "UTC", "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    this = doc["rows"][0]
+    assert (this["visitors"], this["pageviews"]) == (3, 74)
+    assert doc["engine"] == "duckdb"
+    main(["report", "pages", "--property", "p1", "--from", "2026-11-02", "--to", "2026-11-02",
+          "--timezone", "UTC", "--format", "csv"])
+    assert capsys.readouterr().out.splitlines() == ["page_path,pageviews,visitors", "/,70,3"]
+
+
+def test_report_for_a_property_the_table_does_not_have(env: str) -> None:
+    main(["bootstrap"])  # the properties table, without p1 in it
+    with pytest.raises(SystemExit, match="no property 'p1' in the properties table"):
+        main(["report", "overview", "--property", "p1", "--from", "2026-11-02",
+              "--to", "2026-11-03"])
+
+
+def test_compact_switches_the_athena_views(env: str, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    athena = boto3.client("athena", endpoint_url=env)
+    workgroup = "wg-" + env.rsplit(":", 1)[1] + "-" + str(id(capsys))
+    athena.create_work_group(Name=workgroup, Configuration={
+        "ResultConfiguration": {"OutputLocation": "s3://results/"}})
+    monkeypatch.setenv("LAMBDALYTICS_ATHENA_WORKGROUP", workgroup)
+    main(["compact", "--athena"])
+    assert capsys.readouterr().out.splitlines()[-1].startswith("athena: views events, events_ga4")
+    ids = athena.list_query_executions(WorkGroup=workgroup)["QueryExecutionIds"]
+    sent = [athena.get_query_execution(QueryExecutionId=i)["QueryExecution"]["Query"] for i in ids]
+    events = next(q for q in sent if '"events" AS' in q)
+    assert """("property" = 'p1' AND "date" <= '2026-11-03')""" in events
+    assert """("property" = 'p2' AND "date" <= '2026-11-02')""" in events
+    assert any("events_ga4" in q for q in sent)
