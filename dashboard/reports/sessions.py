@@ -9,6 +9,8 @@ matched hit. docs/reports.md defines sessions, bounces and durations; in short:
 - the other hits of a client are cut into sessions by 30 minutes of inactivity (a gap of 30
   minutes or more), by ``session_control = 'start'`` on a hit and ``'end'`` on the previous;
 - hits without a client id (consent pings) belong to no session;
+- hits forwarded with ``is_bot`` (a bot policy that flags rather than filters) are left out:
+  the collector counts them as excluded traffic (reason ``bot_flagged``);
 - sessions are built per period from the hits inside it: one running across a boundary is
   counted on each side.
 
@@ -109,7 +111,9 @@ def _base(request: ReportRequest, spans: tuple[Period, ...]) -> str:
     return "\nUNION ALL\n".join(
         f"SELECT {literal(p.name)} AS period, {cols},\n  ({hit_match}) AS hit_match\n"
         f"FROM events\nWHERE property = {literal(request.property_id)}\n"
-        f"  AND {p.window.events_where()}"
+        f"  AND {p.window.events_where()}\n"
+        # hits forwarded with a bot flag are excluded traffic (the `bot_flagged` counter)
+        "  AND (is_bot IS NULL OR NOT is_bot)"
         for p in spans)
 
 

@@ -55,6 +55,7 @@ from tests.support import isolate_aws_env
 SHOP = "shop"
 OTHER = "other"
 FALL = "fall"
+FLAGGED = "flagged"
 ZONE = "Europe/Berlin"
 FIRST_DAY = dt.date(2026, 3, 28)
 LAST_DAY = dt.date(2026, 3, 29)
@@ -164,6 +165,10 @@ def _hits() -> list[Hit]:
         hit("2026-10-24 23:30:00", "f-1", prop=FALL, page_path="/a"),
         hit("2026-10-25 00:30:00", "f-1", prop=FALL, page_path="/b"),
         hit("2026-10-25 01:30:00", "f-1", prop=FALL, page_path="/c"),
+        # property flagged: a visitor, and a bot forwarded with its flag (left out of reports)
+        hit("2026-03-28 10:00:00", "ua-2", prop=FLAGGED, page_path="/"),
+        hit("2026-03-28 10:05:00", "ua-3", prop=FLAGGED, page_path="/", is_bot=True,
+            bot_reason="heuristic:unversioned"),
     ]
 
 

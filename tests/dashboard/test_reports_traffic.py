@@ -111,3 +111,11 @@ def test_an_hourly_series_is_at_most_92_days() -> None:
     with pytest.raises(ReportError, match="92 days"):
         report_sql("hourly", fx.request(dates=DateRange(dt.date(2026, 1, 1), dt.date(2026, 4, 3))))
     report_sql("hourly", fx.request(dates=DateRange(dt.date(2026, 1, 1), dt.date(2026, 4, 2))))
+
+
+async def test_hits_flagged_as_bots_are_left_out(conn: duckdb.DuckDBPyConnection) -> None:
+    req = fx.request(property_id=fx.FLAGGED, timezone="UTC", currency="USD", goals=(),
+                     compare=None)
+    (only,) = await rows(conn, "overview", req)
+    assert only[3:6] == (1, 1, 1)  # visitors, sessions, pageviews: the bot's hit not counted
+    assert await rows(conn, "pages", req) == [("/", 1, 1)]
