@@ -142,20 +142,70 @@ def events_view_sql(through: Mapping[str, str], *, name: str = EVENTS,
     return f"CREATE OR REPLACE VIEW {qualified} AS\n{events_select(through)}"
 
 
+def landing_globs(fs: Any, root: str, through: Mapping[str, str]) -> list[str]:
+    """Globs of the landing days the lake does not answer for: a property's whole landing
+    table when it has no ``through`` date, else one glob per (type, date) directory after it.
+    Listing three directory levels of a compacted property is cheap; DuckDB expanding the
+    table's glob into every object and filtering them on each query is not (its cost grows
+    with the landing objects kept, tens of thousands)."""
+    base = _fs_path(layout.table_location(root, layout.HITS))
+    globs: list[str] = []
+    prefix = root if root.endswith("/") else root + "/"
+    for prop_dir in sorted(fs.ls(base, detail=False)):
+        name = prop_dir.rstrip("/").rsplit("/", 1)[-1]
+        if not name.startswith("property="):
+            continue
+        prop = name[len("property="):]
+        after = through.get(prop)
+        if after is None:
+            globs.append(f"{prefix}{layout.HITS}/{name}/*/*/*{layout.SUFFIX}")
+            continue
+        for type_dir in sorted(fs.ls(prop_dir, detail=False)):
+            for date_dir in sorted(fs.ls(type_dir, detail=False)):
+                parts = date_dir.rstrip("/").rsplit("/", 2)[-2:]
+                if parts[1].startswith("date=") and parts[1][len("date="):] > after:
+                    globs.append(f"{prefix}{layout.HITS}/{name}/{parts[0]}/{parts[1]}/*{layout.SUFFIX}")
+    return globs
+
+
+def duckdb_events_sql(through: Mapping[str, str], globs: list[str]) -> str:
+    """DuckDB's ``events``: the lake through each property's date, and landing read from
+    ``globs`` (:func:`landing_globs`) only, so that a query never lists the whole landing
+    table. The same rows as :func:`events_view_sql`'s."""
+    cols = ", ".join(_quote(c) for c in event_columns())
+    cond = lake_condition(through)
+    if globs:
+        t = ddl.hits_table()
+        landing = f"(SELECT {ddl.duckdb_select(t)} FROM {ddl.duckdb_source(t, globs)})"
+    else:  # nothing to read from landing: typed NULLs, so that no object is even listed
+        nulls = ", ".join(f"CAST(NULL AS {ddl.duckdb_type(c)}) AS {_quote(c.name)}"
+                          for c in columns(Hit))
+        landing = (f"(SELECT {nulls}, CAST(NULL AS VARCHAR) AS \"property\", "
+                   f"CAST(NULL AS VARCHAR) AS \"date\" WHERE false)")
+        cond = "false"
+    return (f"CREATE OR REPLACE VIEW {_quote(EVENTS)} AS\n"
+            f"SELECT {cols} FROM {_quote(layout.LAKE)} WHERE {lake_condition(through)}\n"
+            f"UNION ALL\n"
+            f"SELECT {cols} FROM {landing} AS landing WHERE NOT ({cond})")
+
+
 def create_duckdb_views(conn: duckdb.DuckDBPyConnection, root: str, fs: Any = None,
                         ) -> dict[str, bool]:
     """The query layer on a DuckDB connection: ``hits``, ``filtered``, ``lake``, ``events`` and
-    ``events_ga4`` (:mod:`lambdalytics.ga4_export`)
-    (``fs``: the filesystem the manifests are read through, from :func:`ddl.register_s3` for
-    ``s3://``; a local directory needs none). Returns, per table, whether it has objects."""
+    ``events_ga4`` (:mod:`lambdalytics.ga4_export`); ``fs`` is the filesystem the manifests
+    and landing directories are listed through (:func:`ddl.register_s3`'s for ``s3://``; a
+    local directory needs none). Returns, per table, whether it has objects.
+
+    ``events`` knows the landing dates that existed when it was made: a connection that lives
+    across UTC midnight, or past a compaction, should make its views again (they are cheap)."""
+    from lambdalytics import ga4_export
+
     if fs is None:
         from fsspec.implementations.local import LocalFileSystem
         fs = LocalFileSystem()
-    from lambdalytics import ga4_export
-
     has_data = ddl.create_duckdb_views(conn, root)
     through = read_through(fs, root) if has_data[layout.LAKE] else {}
-    conn.execute(events_view_sql(through))
+    globs = landing_globs(fs, root, through) if has_data[layout.HITS] else []
+    conn.execute(duckdb_events_sql(through, globs))
     conn.execute(ga4_export.view_sql("duckdb"))
     return has_data
-

@@ -227,3 +227,32 @@ async def test_a_local_directory_archive(tmp_path: Path) -> None:
     assert conn.execute("SELECT count(*) FROM lake").fetchone() == (90,)
     assert conn.execute("SELECT count(*) FROM events").fetchone() == (90,)
     assert report.days[0].sources == 4  # two cuts of 50 records, pageviews and events apart
+
+
+async def test_events_lists_only_the_landing_days_past_the_lake(tmp_path: Path) -> None:
+    hits = (make_hits(0, 40, DAY1) + make_hits(100, 10, DAY1 + timedelta(days=2))
+            + make_hits(0, 7, DAY1, "p2"))
+    for key, body in lake_support.process_objects("", hits).items():
+        (tmp_path / key).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / key).write_bytes(body)
+    store = LocalStore(tmp_path)
+    await Compactor(store, duckdb.connect()).run(["p1"], now=NOW)  # p1's 26th; p2 not at all
+    fs = __import__("fsspec").filesystem("file")
+    through = lake.read_through(fs, store.root)
+    assert through == {"p1": "2026-11-26"}
+    globs = lake.landing_globs(fs, store.root, through)
+    assert globs == [f"{store.root}hits/property=p1/type=event/date=2026-11-28/*.json.gz",
+                     f"{store.root}hits/property=p1/type=pageview/date=2026-11-28/*.json.gz",
+                     f"{store.root}hits/property=p2/*/*/*.json.gz"]
+    conn = duckdb.connect()
+    lake.create_duckdb_views(conn, store.root)
+    assert conn.execute('SELECT property, "date", count(*) FROM events GROUP BY ALL '
+                        "ORDER BY ALL").fetchall() == [
+        ("p1", "2026-11-26", 40), ("p1", "2026-11-28", 10), ("p2", "2026-11-26", 7)]
+    # nothing left in landing: the view lists no landing object at all
+    await Compactor(store, duckdb.connect(), close_delay=timedelta(0)).run(
+        now=NOW + timedelta(days=1))
+    through = lake.read_through(fs, store.root)
+    assert lake.landing_globs(fs, store.root, through) == []
+    lake.create_duckdb_views(conn, store.root)
+    assert conn.execute("SELECT count(*) FROM events").fetchone() == (57,)
