@@ -67,7 +67,7 @@ def by_hit(request: ReportRequest, report: str) -> str:
     """Visitors, sessions (with a matched hit of that value) and pageviews by an attribute of
     the hit; hits without a client id count in pageviews only."""
     column, name = HIT_DIMENSIONS[report]
-    ctes = hit_ctes(request, periods(request, compare=False), sessions=True)
+    ctes = hit_ctes(request, periods(request, compare=False), sessions=True, attributes=False)
     ctes.append(("per_session", f"""SELECT dim, client_id, sid, seq,
   sum(CASE WHEN type = 'pageview' THEN 1 ELSE 0 END) AS pageviews
 FROM (SELECT coalesce({column}, '(not set)') AS dim, client_id, sid, seq, type

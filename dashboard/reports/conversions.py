@@ -50,7 +50,7 @@ def goals(request: ReportRequest) -> str:
                 "(CAST(NULL AS varchar), CAST(NULL AS bigint), CAST(NULL AS bigint), "
                 "CAST(NULL AS double))) AS g(goal, completions, converting_sessions, "
                 "conversion_rate) WHERE 1 = 0")
-    ctes = hit_ctes(request, periods(request, compare=False), sessions=True)
+    ctes = hit_ctes(request, periods(request, compare=False), sessions=True, attributes=False)
     flags = ",\n".join(f"  CASE WHEN {goal_condition(g)} THEN 1 ELSE 0 END AS g{n}"
                        for n, g in enumerate(request.goals))
     ctes.append(("goal_hits", f"SELECT client_id, sid, seq,\n{flags}\nFROM scoped WHERE matched"))

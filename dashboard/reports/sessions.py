@@ -62,9 +62,11 @@ def periods(request: ReportRequest, *, compare: bool) -> tuple[Period, ...]:
 
 
 def hit_ctes(request: ReportRequest, spans: tuple[Period, ...], *,
-             sessions: bool) -> list[tuple[str, str]]:
+             sessions: bool, attributes: bool = True) -> list[tuple[str, str]]:
     """CTEs ending with ``scoped`` and, when ``sessions`` (or a session filter needs them),
-    ``sessions``."""
+    ``sessions``. ``attributes=False``: a report that reads no session attribute (source,
+    medium, campaign, referrer, entry and exit page) skips the two windows that find them,
+    unless a session filter needs them: the sessions are the same, the work about half."""
     ctes = [("base", _base(request, spans))]
     if not sessions and all(f.scope == "hit" for f in request.filters):
         ctes.append(("scoped", "SELECT b.*, hit_match AS matched FROM base AS b"))
@@ -82,20 +84,25 @@ FROM base AS b"""))
     OVER (PARTITION BY period, client_id, session_id {_ORDER}
           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS seq
 FROM gaps AS g"""))
+    if not attributes and all(f.scope == "hit" for f in request.filters):
+        ctes.append(("scoped", "SELECT n.*, hit_match AS matched FROM numbered AS n"))
+        if sessions:
+            ctes.append(("sessions", _LEAN_SESSIONS))
+        return ctes
     session = f"PARTITION BY {SESSION_KEY}"
     ctes.append(("ranked", f"""SELECT n.*,
   row_number() OVER ({session} ORDER BY {_PAGEVIEW_FIRST}, event_time, hit_id) AS entry_rank,
   row_number() OVER ({session} ORDER BY {_PAGEVIEW_FIRST}, event_time DESC, hit_id DESC) AS exit_rank
 FROM numbered AS n"""))
     entry_page = "CASE WHEN type = 'pageview' THEN coalesce(page_path, '(not set)') END"
-    attributes = {"s_source": flt.SOURCE_SQL, "s_medium": flt.MEDIUM_SQL,
+    found = {"s_source": flt.SOURCE_SQL, "s_medium": flt.MEDIUM_SQL,
                   "s_campaign": flt.CAMPAIGN_SQL, "s_referrer": "referrer_source",
                   "s_entry_page": entry_page}
     # every hit carries its session's entry-hit attributes; a hit without a session its own
     attributed = ",\n".join(
         f"  CASE WHEN client_id IS NULL THEN {expr} "
         f"ELSE max(CASE WHEN entry_rank = 1 THEN {expr} END) OVER ({session}) END AS {name}"
-        for name, expr in attributes.items())
+        for name, expr in found.items())
     ctes.append(("attributed", f"SELECT r.*,\n{attributed}\nFROM ranked AS r"))
     ctes.append(("scoped", "SELECT a.*, hit_match AND "
                            f"({flt.predicate(request.filters, 'session')}) AS matched\n"
@@ -117,20 +124,23 @@ def _base(request: ReportRequest, spans: tuple[Period, ...]) -> str:
         for p in spans)
 
 
-_SESSIONS = f"""SELECT {SESSION_KEY},
-  min(event_time) AS started,
+_SESSION_MEASURES = f"""min(event_time) AS started,
   date_diff('millisecond', min(event_time), max(event_time)) AS duration_ms,
   sum(CASE WHEN matched AND type = 'pageview' THEN 1 ELSE 0 END) AS pageviews,
   CASE WHEN sum({_PAGEVIEW}) = 1 AND sum({_INTERACTION}) = 0
-            AND max(CASE WHEN session_engaged THEN 1 ELSE 0 END) = 0 THEN 1 ELSE 0 END AS bounce,
+            AND max(CASE WHEN session_engaged THEN 1 ELSE 0 END) = 0 THEN 1 ELSE 0 END AS bounce"""
+_SESSION_GROUPS = f"""FROM scoped
+WHERE client_id IS NOT NULL
+GROUP BY {SESSION_KEY}
+HAVING max(CASE WHEN matched THEN 1 ELSE 0 END) = 1"""
+_LEAN_SESSIONS = f"SELECT {SESSION_KEY},\n  {_SESSION_MEASURES}\n{_SESSION_GROUPS}"
+_SESSIONS = f"""SELECT {SESSION_KEY},
+  {_SESSION_MEASURES},
   max(s_source) AS source, max(s_medium) AS medium, max(s_campaign) AS campaign,
   max(s_referrer) AS referrer, max(s_entry_page) AS entry_page,
   max(CASE WHEN exit_rank = 1 AND type = 'pageview' THEN coalesce(page_path, '(not set)') END)
     AS exit_page
-FROM scoped
-WHERE client_id IS NOT NULL
-GROUP BY {SESSION_KEY}
-HAVING max(CASE WHEN matched THEN 1 ELSE 0 END) = 1"""
+{_SESSION_GROUPS}"""
 
 
 def periods_relation(spans: tuple[Period, ...]) -> str:

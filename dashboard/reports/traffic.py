@@ -16,7 +16,7 @@ MAX_HOURLY_DAYS = 92
 
 def overview(request: ReportRequest) -> str:
     spans = periods(request, compare=True)
-    ctes = hit_ctes(request, spans, sessions=True)
+    ctes = hit_ctes(request, spans, sessions=True, attributes=False)
     ctes.append(("hit_totals", """SELECT period,
   count(DISTINCT CASE WHEN matched THEN client_id END) AS visitors,
   sum(CASE WHEN matched AND type = 'pageview' THEN 1 ELSE 0 END) AS pageviews
@@ -57,7 +57,7 @@ def _series(request: ReportRequest, unit: str) -> str:
     window = spans[0].window
     labels, label = ((window.days(), window.day_sql) if unit == "day"
                      else (window.hours(), window.hour_sql))
-    ctes = hit_ctes(request, spans, sessions=True)
+    ctes = hit_ctes(request, spans, sessions=True, attributes=False)
     ctes.append(("buckets", "SELECT bucket FROM "
                  + values("b", ("bucket",), [(literal(x),) for x in labels])))
     ctes.append(("hit_series", f"""SELECT bucket, count(DISTINCT client_id) AS visitors,
