@@ -8,6 +8,9 @@ For every batch (DESIGN.md, delivery contract):
 3. write its rollup items (one item per cut per property-minute: a replay overwrites);
 4. checkpoint the cut's last sequence number and clear the cut.
 
+While a batch fills, its early rollups are written every few seconds under the cut's own
+rollup keys, so realtime need not wait for the cut (:mod:`archiver.early`).
+
 A worker that takes a lease with a cut in it replays exactly that cut before anything else,
 so whatever the previous owner wrote is rewritten with the same bytes, and nothing is
 counted twice. Duplicate hit ids are decided against a window of the shard's recent arrivals,
@@ -27,8 +30,10 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from archiver.early import EarlyRollups
 from archiver.leases import TRIM_HORIZON, Cut, Lease, LeaseLost, LeaseTable
 from archiver.processor import DuplicateWindow, Record, hit_id_of, process
+from archiver.rollup_store import RollupStoreError
 from archiver.stream import ExpiredIterator, ShardReader, seq_int
 
 if TYPE_CHECKING:
@@ -98,6 +103,11 @@ class ShardConsumer:
         self._on_shard_end = on_shard_end
         self._retention = retention  # property → retention days (the worker keeps it fresh)
         self.window = DuplicateWindow(settings.duplicate_window_s * 1000)
+        self.early = EarlyRollups(self.window, shard_id=self.shard_id,
+                                  archive_prefix=settings.archive_prefix,
+                                  rollup_ttl_s=settings.rollup_ttl_days * 86400,
+                                  retention_days=retention)
+        self._early_at = -float("inf")  # when early rollups were last written (monotonic)
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -116,10 +126,15 @@ class ShardConsumer:
         lease = self.held.lease
         await self._rebuild_window(lease)
         position = None if lease.checkpoint == TRIM_HORIZON else lease.checkpoint
+        # early rollups the last owner wrote past its last cut: the first cut reaches their
+        # last record, so that its items overwrite every one of them (archiver.early)
+        reach = None if lease.early is None else seq_int(lease.early.last)
+        early_first = None if lease.early is None else lease.early.first
         if lease.cut is not None:
             position = await self._replay(lease.cut, position)
             if position is None:
                 return "lost" if self.held.lost.is_set() else "stopped"
+            reach = None  # the early range was the replayed cut's (cuts only grow)
         iterator = await self._reader.iterator(self.shard_id, after=position)
         batch: list[Record] = []
         size = 0
@@ -133,9 +148,12 @@ class ShardConsumer:
                 if batch:
                     await self._flush(batch)
                 return "stopped"
-            try:  # never more than a cut holds: cuts are at most batch_max_records
-                page = await self._reader.read(
-                    iterator, min(s.get_records_limit, s.batch_max_records - len(batch)))
+            # never more than a cut holds (batch_max_records), unless the cut must first
+            # reach the early range of the last owner
+            limit = s.get_records_limit if reach is not None else \
+                min(s.get_records_limit, s.batch_max_records - len(batch))
+            try:
+                page = await self._reader.read(iterator, limit)
             except ExpiredIterator:
                 after = batch[-1].sequence if batch else position
                 iterator = await self._reader.iterator(self.shard_id, after=after)
@@ -147,8 +165,13 @@ class ShardConsumer:
             if page.records:
                 if not batch:
                     started = time.monotonic()
+                    if reach is not None and page.records[0].sequence != early_first:
+                        log.error("shard %s: early rollups from %s, but the next record is %s "
+                                  "(trimmed from the stream?)", self.shard_id, early_first,
+                                  page.records[0].sequence)
                 batch.extend(page.records)
                 size += sum(len(r.data) for r in page.records)
+                self.early.add(page.records)
             if page.next_iterator is None:  # closed and read to the end
                 if batch:
                     await self._flush(batch)
@@ -161,12 +184,18 @@ class ShardConsumer:
             iterator = page.next_iterator
             # a cut closes by records, bytes, or time: the records' own arrival span (when
             # catching up on a backlog) or how long its first record has waited here
-            if batch and (len(batch) >= s.batch_max_records or size >= s.batch_max_bytes
-                          or batch[-1].arrival_ms - batch[0].arrival_ms >= flush_ms
-                          or time.monotonic() - started >= s.flush_interval_s):
+            if reach is not None and batch and seq_int(batch[-1].sequence) >= reach:
+                reach = None
+            if batch and reach is None and (
+                    len(batch) >= s.batch_max_records or size >= s.batch_max_bytes
+                    or batch[-1].arrival_ms - batch[0].arrival_ms >= flush_ms
+                    or time.monotonic() - started >= s.flush_interval_s):
                 await self._flush(batch)
                 position = batch[-1].sequence
                 batch, size = [], 0
+            elif self.early.pending and s.early_rollup_interval_s and \
+                    time.monotonic() - self._early_at >= s.early_rollup_interval_s:
+                await self._write_early()
             if not page.records or page.millis_behind == 0:
                 await self.held.pause(s.idle_between_reads_s)
 
@@ -211,10 +240,33 @@ class ShardConsumer:
         await self.held.update(
             lambda lease: self._table.checkpoint(lease, self._owner, cut.last, arrival))
         self._crash.reached("checkpointed")
+        self.early.reset()
         log.info("cut %s %s..%s: %d records, %d hits, %d duplicates, %d counters, %d rejected, "
                  "%d objects, %d rollup items in %.0f ms", self.shard_id, cut.first, cut.last,
                  len(batch), out.hits, out.duplicates, out.counters, out.rejected,
                  len(out.objects), len(out.rollup_items), (time.perf_counter() - t0) * 1000)
+
+    async def _write_early(self) -> None:
+        """Write the open batch's early rollups (archiver.early): the range into the lease
+        first, then the items that changed. A failure only delays realtime: the cut's own
+        items follow."""
+        self._early_at = time.monotonic()
+        early = self.early
+        items, records = early.changed_items()
+        if items and early.first is not None and early.last is not None:
+            span = Cut(early.first, early.last)
+            await self.held.update(lambda lease: self._table.record_early(lease, self._owner, span))
+            try:
+                kept_out = await self._rollups.put_early(items)
+            except (*RETRYABLE, RollupStoreError) as exc:
+                log.warning("early rollups of %s %s..%s not written (%s); the cut will write "
+                            "them", self.shard_id, span.first, span.last, exc)
+                return
+            if kept_out:
+                log.warning("early rollups of %s: %d items kept out by a cut's own items (a "
+                            "successor wrote them)", self.shard_id, kept_out)
+            self._crash.reached("early_written")
+        early.written(items, records)
 
     async def _replay(self, cut: Cut, position: str | None) -> str | None:
         """Read exactly the recorded cut again and write it; returns the new position (None

@@ -14,6 +14,7 @@ import signal
 log = logging.getLogger(__name__)
 
 POINTS = (
+    "early_written",  # early rollups of the open batch written (archiver.early), no cut yet
     "cut_recorded",  # the cut is in the lease item, nothing written yet
     "object_written",  # after each S3 object (so n=2 is between two objects)
     "objects_written",  # every S3 object written, no rollups yet

@@ -5,7 +5,9 @@ checkpoint is an UpdateItem conditional on the counter the caller last saw, and 
 worker that lost its lease learns it at its next write (:class:`LeaseLost`) and can never
 checkpoint over its successor. KCL's attribute names are kept where KCL has the concept; the
 cut (``cutFirst``/``cutLast``) is ours: the batch a worker is about to write, recorded before
-any of its objects are, so that whoever holds the lease next replays exactly that batch.
+any of its objects are, so that whoever holds the lease next replays exactly that batch; and
+the early range (``earlyFirst``/``earlyLast``, archiver.early) is what the open batch's early
+rollups have counted, which the next owner's first cut must reach.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Lease:
     checkpoint_arrival_ms: int | None = None  # arrival time of the checkpointed record
     last_sequence: str | None = None  # at SHARD_END: the shard's last record we processed
     cut: Cut | None = None
+    early: Cut | None = None  # the records the open batch's early rollups count (archiver.early)
     parents: frozenset[str] = frozenset()
     children: frozenset[str] = frozenset()
     owner_switches: int = 0
@@ -62,6 +65,7 @@ def _from_item(item: dict[str, Any]) -> Lease:
         return None if v is None else int(v["N"])
 
     first, last = s("cutFirst"), s("cutLast")
+    early_first, early_last = s("earlyFirst"), s("earlyLast")
     return Lease(
         key=str(item["leaseKey"]["S"]),
         counter=n("leaseCounter") or 0,
@@ -70,6 +74,8 @@ def _from_item(item: dict[str, Any]) -> Lease:
         checkpoint_arrival_ms=n("checkpointArrival"),
         last_sequence=s("lastSequence"),
         cut=Cut(first, last) if first is not None and last is not None else None,
+        early=Cut(early_first, early_last)
+        if early_first is not None and early_last is not None else None,
         parents=frozenset(item.get("parentShardId", {}).get("SS", ())),
         children=frozenset(item.get("childShardIds", {}).get("SS", ())),
         owner_switches=n("ownerSwitchesSinceCheckpoint") or 0,
@@ -168,12 +174,21 @@ class LeaseTable:
             extra_condition="leaseOwner = :me",
         )
 
+    async def record_early(self, lease: Lease, owner: str, early: Cut) -> Lease:
+        """Early rollups of ``early`` are about to be written: whoever takes the lease next
+        cuts at least that far first, so that its items overwrite them."""
+        return await self._update(
+            lease, "SET leaseCounter = :next, earlyFirst = :first, earlyLast = :last",
+            {":me": {"S": owner}, ":first": {"S": early.first}, ":last": {"S": early.last}},
+            extra_condition="leaseOwner = :me",
+        )
+
     async def checkpoint(self, lease: Lease, owner: str, sequence: str, arrival_ms: int) -> Lease:
         """The cut's writes are durable: move the checkpoint to its last record."""
         return await self._update(
             lease,
             "SET leaseCounter = :next, checkpoint = :seq, checkpointArrival = :arr, "
-            "ownerSwitchesSinceCheckpoint = :zero REMOVE cutFirst, cutLast",
+            "ownerSwitchesSinceCheckpoint = :zero REMOVE cutFirst, cutLast, earlyFirst, earlyLast",
             {":me": {"S": owner}, ":seq": {"S": sequence}, ":arr": {"N": str(arrival_ms)},
              ":zero": {"N": "0"}},
             extra_condition="leaseOwner = :me",
@@ -192,7 +207,7 @@ class LeaseTable:
         if children:
             expression += ", childShardIds = :children"
             values[":children"] = {"SS": sorted(children)}
-        expression += " REMOVE leaseOwner, cutFirst, cutLast"
+        expression += " REMOVE leaseOwner, cutFirst, cutLast, earlyFirst, earlyLast"
         return await self._update(lease, expression, values, extra_condition="leaseOwner = :me")
 
     async def delete(self, lease: Lease) -> None:

@@ -73,6 +73,10 @@ class DuplicateWindow:
                 return
             del seen[hit_id]
 
+    def seen_at(self, hit_id: str) -> int | None:
+        """The latest arrival of ``hit_id`` (None if not in the window); changes nothing."""
+        return self._seen.get(hit_id)
+
     def horizon_ms(self, arrival_ms: int) -> int:
         """Where a rebuild must start reading for decisions after ``arrival_ms``."""
         return arrival_ms - self.window_ms - self._slack_ms
@@ -219,11 +223,22 @@ def process(records: Iterable[Record], *, shard_id: str, first: str, last: str,
             _gzip_lines(lines)
     for day, lines in rejected.items():
         out.objects[archive_layout.rejected_key(archive_prefix, day, segment)] = _gzip_lines(lines)
+    out.rollup_items = rollup_items(hits, counters, shard_id=shard_id, first=first, last=last,
+                                    rollup_ttl_s=rollup_ttl_s, retention_days=retention_days)
+    return out
+
+
+def rollup_items(hits: Iterable[Mapping[str, Any]], counters: Iterable[FilteredCount], *,
+                 shard_id: str, first: str, last: str, rollup_ttl_s: int,
+                 retention_days: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
+    """The rollup items of the cut ``first``..``last`` (also of its early part, archiver.early:
+    the same keys, so the cut's own items overwrite them)."""
+    items = []
     for (prop, minute), agg in sorted(rollup.build(hits, counters).items()):
         # rollups live rollup_ttl_s, or less when the property keeps its data for less
         days = (retention_days or {}).get(prop)
         ttl = rollup_ttl_s if days is None else min(rollup_ttl_s, days * 86400)
         expires = int(datetime.fromisoformat(minute + ":00+00:00").timestamp()) + ttl
-        out.rollup_items.append(rollup.to_item(agg, shard_id=shard_id, first_seq=first,
-                                               last_seq=last, expires_at=expires))
-    return out
+        items.append(rollup.to_item(agg, shard_id=shard_id, first_seq=first, last_seq=last,
+                                    expires_at=expires))
+    return items

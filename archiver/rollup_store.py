@@ -162,6 +162,37 @@ class RollupStore:
             log.info("%d rollup items unprocessed; re-sending in %.3fs", len(requests), delay)
             await asyncio.sleep(delay)
 
+    async def put_early(self, items: Sequence[Mapping[str, Any]]) -> int:
+        """Write early items (archiver.early), each only over an early item or none, never
+        over a cut's own item; returns how many a cut's item kept out. One PutItem per item
+        (BatchWriteItem takes no condition), ``concurrency`` at a time, no retries: the
+        cut's items follow anyway, so a failed early write only delays realtime."""
+        gate = asyncio.Semaphore(self._concurrency)
+        kept_out = 0
+
+        async def one(item: Mapping[str, Any]) -> None:
+            nonlocal kept_out
+            async with gate:
+                try:
+                    await self._client.put_item(
+                        TableName=self._table, Item=item,
+                        ConditionExpression="attribute_not_exists(pk) OR attribute_exists(early)")
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                        kept_out += 1
+                        return
+                    raise _translate(exc, f"PutItem on {self._table}") from exc
+                except BotoCoreError as exc:
+                    raise _translate(exc, f"PutItem on {self._table}") from exc
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for item in items:
+                    group.create_task(one(item))
+        except ExceptionGroup as eg:
+            raise eg.exceptions[0] from eg
+        return kept_out
+
     # --- reads ----------------------------------------------------------------------------
 
     async def items(self, property_id: str, minute: str, *, now: float | None = None,

@@ -41,6 +41,10 @@ class ArchiverSettings(CommonSettings):
                                     "most this long (quiet shards flush too): with the read "
                                     "pause and the writes, data is in S3 within 60 s")
 
+    early_rollup_interval_s: float = Field(2.0, ge=0, description="while a batch fills, its "
+                                           "rollups are written this often, so realtime shows a "
+                                           "hit within seconds while S3 still gets one object "
+                                           "per cut (0: rollups only with each cut)")
     duplicate_window_s: int = Field(600, ge=300, description="duplicate hit_ids are dropped when "
                                     "they arrive within this time of the first copy")
     rollup_ttl_days: int = Field(7, ge=1, description="rollup items expire this long after their "
