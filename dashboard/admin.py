@@ -16,7 +16,7 @@ import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Annotated, Any, Literal
 
@@ -57,6 +57,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Authorize = Callable[[Scope, "str | None"], Awaitable["ASGIApp | None"]]
 
 
 # --- models ----------------------------------------------------------------------------------
@@ -257,7 +258,7 @@ def token_matches(given: str | None, expected: bytes) -> bool:
     return given is not None and hmac.compare_digest(_digest(given), expected)
 
 
-def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
+def bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
     for name, value in headers:
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
@@ -276,22 +277,30 @@ def problem(status_code: int, detail: str | None = None, *,
 
 class Guard:
     """ASGI middleware: 401 without the admin token on every non-public path; 413 for a body
-    over the cap (declared or streamed), before the app reads it."""
+    over the cap (declared or streamed), before the app reads it. ``authorize`` replaces the
+    admin-token check (the dashboard also admits share tokens): it answers the response that
+    refuses the request, or None to let it through."""
 
-    def __init__(self, app: ASGIApp, state: AdminState, max_body: int) -> None:
+    def __init__(self, app: ASGIApp, state: AdminState, max_body: int, *,
+                 authorize: Authorize | None = None) -> None:
         self.app = app
         self.state = state
         self.max_body = max_body
+        self.authorize = authorize or self._admin_only
+
+    async def _admin_only(self, scope: Scope, token: str | None) -> ASGIApp | None:
+        if scope["path"] in PUBLIC_PATHS or token_matches(token, self.state.token_digest):
+            return None
+        return unauthorized("a valid admin bearer token is required")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = scope.get("headers", [])
-        if scope["path"] not in PUBLIC_PATHS and not token_matches(_bearer(headers),
-                                                                    self.state.token_digest):
-            await problem(401, "a valid admin bearer token is required",
-                          headers={"WWW-Authenticate": "Bearer"})(scope, receive, send)
+        refusal = await self.authorize(scope, bearer(headers))
+        if refusal is not None:
+            await refusal(scope, receive, send)
             return
         for name, value in headers:
             if name == b"content-length" and (not value.isdigit() or int(value) > self.max_body):
@@ -317,6 +326,10 @@ class _TooLarge(Exception):
     pass
 
 
+def unauthorized(detail: str) -> JSONResponse:
+    return problem(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
 _STATUS: list[tuple[type[Exception], int]] = [
     (InvalidProperty, 422), (TrackingIdTaken, 409), (PropertyExists, 409),
     (PropertyNotFound, 404), (SecretNotFound, 404), (TrackingIdNotFound, 404),
@@ -325,7 +338,7 @@ _STATUS: list[tuple[type[Exception], int]] = [
 ]
 
 
-def _install_problems(app: FastAPI) -> None:
+def install_problems(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
@@ -363,6 +376,8 @@ def _install_problems(app: FastAPI) -> None:
 class AdminState:
     token_digest: bytes = b""
     admin: PropertyAdmin | None = None
+    # called with the property id once a property is deleted (the dashboard revokes its shares)
+    on_deleted: list[Callable[[str], Awaitable[None]]] = field(default_factory=list)
 
 
 _bearer_scheme = HTTPBearer(auto_error=False, description="the admin token")
@@ -414,6 +429,28 @@ def _aws_config(settings: AdminSettings) -> Any:
                       connect_timeout=settings.aws_connect_timeout_s, pool=10)
 
 
+async def open_admin(settings: AdminSettings, stack: AsyncExitStack, state: AdminState) -> Any:
+    """Start the admin API's resources on ``stack`` (the token, DynamoDB and S3 clients, the
+    property service) into ``state``; returns the DynamoDB client, for other services."""
+    state.token_digest = _digest(await resolve_token(settings, stack))
+    sess = aws.session()
+    cfg = _aws_config(settings)
+    ddb = await stack.enter_async_context(aws.client(sess, "dynamodb", settings, cfg))
+    s3 = await stack.enter_async_context(aws.client(sess, "s3", settings, cfg))
+    res = settings.resources
+    state.admin = PropertyAdmin(
+        PropertyStore(ddb, res.properties.name),
+        Retention(s3, ddb, buckets=settings.retention_buckets(),
+                  archive_prefix=settings.archive_prefix,
+                  rollups_table=res.rollups.name))
+    return ddb
+
+
+API_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem}, 413: {"model": Problem}, 422: {"model": Problem},
+    503: {"model": Problem}}
+
+
 def create_app(settings: AdminSettings) -> Any:
     """The admin API as an ASGI app (FastAPI behind the auth guard)."""
     state = AdminState()
@@ -421,24 +458,21 @@ def create_app(settings: AdminSettings) -> Any:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            state.token_digest = _digest(await resolve_token(settings, stack))
-            sess = aws.session()
-            cfg = _aws_config(settings)
-            ddb = await stack.enter_async_context(aws.client(sess, "dynamodb", settings, cfg))
-            s3 = await stack.enter_async_context(aws.client(sess, "s3", settings, cfg))
-            res = settings.resources
-            state.admin = PropertyAdmin(
-                PropertyStore(ddb, res.properties.name),
-                Retention(s3, ddb, buckets=settings.retention_buckets(),
-                          archive_prefix=settings.archive_prefix,
-                          rollups_table=res.rollups.name))
+            await open_admin(settings, stack, state)
             yield
             state.admin = None
 
     api = FastAPI(title="Lambdalytics admin API", version="1", lifespan=lifespan,
-                  responses={401: {"model": Problem}, 413: {"model": Problem},
-                             422: {"model": Problem}, 503: {"model": Problem}})
-    _install_problems(api)
+                  responses=API_RESPONSES)
+    install_problems(api)
+    add_admin_routes(api)
+    api.state.admin = state
+    return Guard(api, state, settings.max_body_bytes)
+
+
+def add_admin_routes(api: FastAPI) -> None:
+    """``/healthz`` and the admin routes (properties, tracking ids, API secrets) on ``api``
+    (routes of the app itself: the OpenAPI walk and the tests see them as they are)."""
     auth = [Depends(authorised)]
     found: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
     conflict: dict[int | str, dict[str, Any]] = {409: {"model": Problem}, 404: {"model": Problem}}
@@ -498,8 +532,10 @@ def create_app(settings: AdminSettings) -> Any:
     @api.delete("/v1/properties/{property_id}", response_model=DeletedOut, dependencies=auth,
                 tags=["properties"], responses=found,
                 summary="Delete a property and all its data (objects, versions, rollups)")
-    async def delete(property_id: str, svc: Admin) -> DeletedOut:
+    async def delete(property_id: str, svc: Admin, request: Request) -> DeletedOut:
         gone = await svc.delete(property_id)
+        for hook in request.app.state.admin.on_deleted:
+            await hook(property_id)
         return DeletedOut(property_id=property_id, object_versions_deleted=gone.objects,
                           rollup_items_deleted=gone.rollups)
 
@@ -537,6 +573,3 @@ def create_app(settings: AdminSettings) -> Any:
     async def revoke_secret(property_id: str, secret_id: str, svc: Admin) -> RevokedOut:
         await svc.revoke_secret(property_id, secret_id)
         return RevokedOut(property_id=property_id, secret_id=secret_id)
-
-    api.state.admin = state
-    return Guard(api, state, settings.max_body_bytes)

@@ -3,11 +3,12 @@ archive buckets and prefix): built once in the entrypoint, or from keyword argum
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
+from lambdalytics import archive_layout
 from lambdalytics.settings import CommonSettings
 
 
@@ -36,3 +37,26 @@ class AdminSettings(CommonSettings):
 
     def retention_buckets(self) -> tuple[str, ...]:
         return self.archive_buckets or (self.resources.archive.name,)
+
+
+class DashboardSettings(AdminSettings):
+    """The dashboard service: the admin API plus reports, realtime, share links and the page,
+    on ``admin_host``:``admin_port``."""
+
+    dashboard_engine: Literal["duckdb", "athena"] = Field(
+        "duckdb", description="duckdb: reports over the archive's objects; athena: in the "
+                              "deployment's workgroup (LAMBDALYTICS_ATHENA_*)")
+    archive_location: str | None = Field(
+        None, description="the archive root DuckDB reads and the data version lists: s3://… or "
+                          "a directory (default: the archive bucket and archive_prefix)")
+    public_url: str | None = Field(
+        None, pattern=r"^https?://[^/?#\s]+$",
+        description="the origin printed in share links, e.g. https://stats.example.com "
+                    "(default: the request's own origin)")
+
+    def archive_root(self) -> str:
+        """The archive root, ending in '/'."""
+        if self.archive_location:
+            loc = self.archive_location
+            return loc if loc.endswith("/") else loc + "/"
+        return archive_layout.archive_root(self.resources.archive.name, self.archive_prefix)

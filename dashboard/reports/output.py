@@ -31,7 +31,7 @@ async def report_text(engine: Engine, name: str, request: ReportRequest, fmt: st
 
 def render(result: ReportResult, fmt: str) -> str:
     if fmt == "json":
-        return json.dumps(_document(result), indent=2, default=_json_value) + "\n"
+        return json.dumps(document(result), indent=2, default=json_value) + "\n"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -43,7 +43,8 @@ def render(result: ReportResult, fmt: str) -> str:
     raise ReportError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
 
 
-def _document(result: ReportResult) -> dict[str, Any]:
+def document(result: ReportResult) -> dict[str, Any]:
+    """The JSON document of a report (the CLI's --format json; the API adds cache fields)."""
     req = result.request
     compare = req.comparison if REPORTS[result.report].compares else None
     return {
@@ -69,7 +70,7 @@ def _range(dates: DateRange | None) -> dict[str, str] | None:
     return None if dates is None else {"from": dates.start.isoformat(), "to": dates.end.isoformat()}
 
 
-def _json_value(value: Any) -> Any:
+def json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, dt.date | dt.datetime):
