@@ -61,6 +61,9 @@ class Overrides:
     properties: PropertyLookup | None = None  # e.g. a fixed in-memory lookup
     wrap_kinesis: Callable[[Any], PutRecordsClient] | None = None  # fault injection
     enricher: Enrichment | None = None  # e.g. a cheaper one, to measure enrichment's cost
+    # what time it is for the filtered-traffic counters (epoch seconds), e.g. the receive
+    # time of the backfilled request being taken (lambdalytics.demo.backfill)
+    clock: Callable[[], float] | None = None
 
 
 class Readiness:
@@ -129,7 +132,8 @@ async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: 
     metrics.track_queue(lambda: sink.depth)
     await sink.start()
     stack.push_async_callback(_drain, sink, settings.drain_timeout_s)
-    counters = FilteredCounters(sink, interval=settings.filtered_flush_s)
+    counters = FilteredCounters(sink, interval=settings.filtered_flush_s,
+                                clock=overrides.clock or time.time)
     await counters.start()
     stack.push_async_callback(counters.close)  # runs before the sink drains
     cache = PropertyCache(lookup, ttl=settings.property_ttl_s,

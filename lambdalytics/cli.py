@@ -13,13 +13,27 @@ from lambdalytics import bootstrap, logs, properties_cli, query_cli, schema_doc
 from lambdalytics.properties import PropertyError
 from lambdalytics.settings import CommonSettings
 
+# lambdalytics.demo's defaults, repeated so that `--help` does not import the demo
+DEMO_HITS = 90_000
+DEMO_DAYS = 30
+
+
+def _positive(text: str) -> int:
+    value = int(text.replace("_", "").replace(",", ""))
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
 
 def _local(args: argparse.Namespace) -> None:
     from lambdalytics import local
 
     logs.configure(args.log_level, "text")
+    hits = args.demo_hits if args.demo_hits is not None else DEMO_HITS if args.demo else 0
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(local.run(args.port, args.aws_port, args.host, args.geoip))
+        asyncio.run(local.run(args.port, args.aws_port, args.host, args.geoip,
+                              dashboard_port=args.dashboard_port, demo_hits=hits,
+                              demo_days=args.demo_days))
 
 
 def _collector(_args: argparse.Namespace) -> None:
@@ -78,9 +92,17 @@ def parser() -> argparse.ArgumentParser:
     local = sub.add_parser("local", help="run the pipeline locally on the embedded AWS emulator")
     local.add_argument("--port", type=int, default=8080, help="collector port (0: any free)")
     local.add_argument("--aws-port", type=int, default=0, help="emulator port (0: any free)")
+    local.add_argument("--dashboard-port", type=int, default=8081,
+                       help="dashboard port (0: any free)")
     local.add_argument("--host", default="127.0.0.1")
     local.add_argument("--geoip", metavar="PATH", default=None,
                        help="a MaxMind GeoLite2/GeoIP2 City or Country database (optional)")
+    local.add_argument("--demo", action="store_true",
+                       help="add three demo sites with a month of traffic, and live traffic")
+    local.add_argument("--demo-hits", type=_positive, metavar="N", default=None,
+                       help=f"requests in the demo's past (default {DEMO_HITS:,}; implies --demo)")
+    local.add_argument("--demo-days", type=_positive, metavar="DAYS", default=DEMO_DAYS,
+                       help=f"days of the demo's past (default {DEMO_DAYS})")
     local.add_argument("--log-level", default="WARNING")
     local.set_defaults(func=_local)
 

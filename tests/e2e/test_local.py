@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_local_runs_the_pipeline_and_stops_cleanly() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lambdalytics.cli", "local", "--port", "0"],
+        [sys.executable, "-m", "lambdalytics.cli", "local", "--port", "0", "--dashboard-port", "0"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
