@@ -48,7 +48,6 @@ class EarlyRollups:
         self._prefix = archive_prefix
         self._ttl_s = rollup_ttl_s
         self._retention = retention_days
-        self._written: dict[tuple[str, str], dict[str, Any]] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -56,7 +55,7 @@ class EarlyRollups:
         self._seen: dict[str, int] = {}  # this batch's hit ids → latest arrival
         self._hits: list[dict[str, Any]] = []
         self._counters: list[FilteredCount] = []
-        self._written = {}
+        self._written: dict[tuple[str, str], dict[str, Any]] = {}  # key → what it counted
         self.first: str | None = None
         self.last: str | None = None
         self.records = 0  # records added since the batch began

@@ -55,6 +55,21 @@ def serve_in_thread(cfg: uvicorn.Config, what: str) -> tuple[str, uvicorn.Server
     return f"http://127.0.0.1:{port}", server, thread
 
 
+@contextmanager
+def serving_app(app: Any, what: str) -> Iterator[str]:
+    """An ASGI app on a loopback port, under uvicorn in a thread (lifespan on, no access
+    log); its URL. Stopped, and its thread checked gone, at the end."""
+    cfg = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", access_log=False,
+                         log_config=None)
+    url, server, thread = serve_in_thread(cfg, what)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+
+
 COLLECTOR_THREAD = "collector"  # the thread a running_collector serves on (its log records')
 
 

@@ -10,14 +10,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import uvicorn
 
 from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
 from lambdalytics import aws, bootstrap
 from lambdalytics.properties import PropertyStore
 from tests.dashboard import report_fixture as fx
-from tests.support import serve_in_thread
+from tests.support import serving_app
 
 TOKEN = "d" * 20 + "-dashboard-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -65,15 +64,8 @@ def provision(moto_url: str, prefix: str, archive: fx.Archive | None = None) -> 
 @contextmanager
 def running(settings: DashboardSettings, **kwargs: Any) -> Iterator[str]:
     """The app of ``create_app(settings, **kwargs)`` on a loopback port; its URL."""
-    cfg = uvicorn.Config(create_app(settings, **kwargs), host="127.0.0.1", port=0,
-                         lifespan="on", access_log=False, log_config=None)
-    url, server, thread = serve_in_thread(cfg, "dashboard")
-    try:
+    with serving_app(create_app(settings, **kwargs), "dashboard") as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        assert not thread.is_alive()
 
 
 @contextmanager

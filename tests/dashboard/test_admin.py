@@ -15,14 +15,13 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-import uvicorn
 from fastapi.routing import APIRoute
 
 from dashboard.admin import PUBLIC_PATHS, create_app, resolve_token
 from dashboard.settings import AdminSettings
 from lambdalytics import aws, bootstrap
 from lambdalytics.resources import BucketSpec
-from tests.support import isolate_aws_env, serve_in_thread
+from tests.support import isolate_aws_env, serving_app
 
 TOKEN = "t" * 20 + "-admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -30,15 +29,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @contextmanager
 def running_admin(settings: AdminSettings) -> Iterator[str]:
-    cfg = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, lifespan="on",
-                         access_log=False, log_config=None)
-    url, server, thread = serve_in_thread(cfg, "admin API")
-    try:
+    with serving_app(create_app(settings), "admin API") as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        assert not thread.is_alive()
 
 
 def provisioned(moto_url: str, prefix: str) -> AdminSettings:

@@ -29,7 +29,7 @@ from urllib.parse import parse_qs, urlsplit
 import boto3
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from archiver.processor import DuplicateWindow, Record, process
 from collector.settings import CollectorSettings
@@ -42,7 +42,7 @@ from lambdalytics.records import FilteredCount
 from tests import lake_support
 from tests.dashboard import dashboard_support as ds
 from tests.dashboard import report_fixture as fx
-from tests.e2e.test_tracker_browser import chromium_path
+from tests.e2e.test_tracker_browser import chromium
 from tests.support import isolate_aws_env, read_stream, running_collector
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,13 +112,8 @@ async def _more_properties(settings: DashboardSettings, collector: CollectorSett
 @pytest.fixture(scope="module")
 def browser(site: Site) -> Iterator[Browser]:
     """After the site: Playwright's loop must not be running while the setup's asyncio.run is."""
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=chromium_path(),
-                               args=["--no-sandbox", "--disable-dev-shm-usage"])
-        try:
-            yield b
-        finally:
-            b.close()
+    with chromium() as b:
+        yield b
 
 
 @dataclass

@@ -33,7 +33,7 @@ def test_local_runs_the_pipeline_and_stops_cleanly() -> None:
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     try:
-        banner = _read_banner(proc)
+        banner = read_banner(proc)
         url = re.search(r"collector\s+(http://\S+)", banner)
         aws = re.search(r"embedded AWS\s+(http://\S+)", banner)
         stream = re.search(r"Kinesis\s+(http://\S+)\s+\(kinesalite: stream (\S+),", banner)
@@ -154,10 +154,11 @@ def _load_during(url: str, interrupt: Callable[[], None]) -> dict[int | str, int
     return statuses
 
 
-def _read_banner(proc: subprocess.Popen[str]) -> str:
+def read_banner(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    """`local`'s banner, once printed (the process's stdout up to its last line)."""
     assert proc.stdout is not None
     lines: list[str] = []
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
@@ -166,7 +167,7 @@ def _read_banner(proc: subprocess.Popen[str]) -> str:
         lines.append(line)
         if line.startswith("Ctrl-C stops everything"):
             return "".join(lines)
-    raise AssertionError("no banner within 60 s:\n" + "".join(lines))
+    raise AssertionError(f"no banner within {timeout:g} s:\n" + "".join(lines))
 
 
 def _read_all(client: Any, stream: str) -> list[Any]:

@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 
+from tests.e2e.test_local import read_banner
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ("pshop", "pblog", "pdocs")
 HOME = {"pshop": "DE", "pblog": "US", "pdocs": "JP"}  # each site's largest market
@@ -30,7 +32,7 @@ def test_local_demo_fills_the_dashboard_and_stops_cleanly() -> None:
         start_new_session=True,
     )
     try:
-        banner = _read_banner(proc)
+        banner = read_banner(proc, timeout=120)
         dashboard = re.search(r"^  dashboard\s+(http://127\.0\.0\.1:\d+)/\s", banner, re.M)
         login = re.search(r"^  log in\s+(http://127\.0\.0\.1:\d+)/#token=([A-Za-z0-9_-]{43})$",
                           banner, re.M)
@@ -149,17 +151,3 @@ def _read_until(proc: subprocess.Popen[str], pattern: str, timeout: float = 120)
             return found
     raise AssertionError(f"no line like {pattern!r} within {timeout} s")
 
-
-def _read_banner(proc: subprocess.Popen[str]) -> str:
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            err = proc.stderr.read() if proc.stderr else ""
-            raise AssertionError(f"local exited early: {proc.poll()}\n{err}")
-        lines.append(line)
-        if line.startswith("Ctrl-C stops everything"):
-            return "".join(lines)
-    raise AssertionError("no banner within 120 s:\n" + "".join(lines))
