@@ -224,6 +224,8 @@ def test_the_overview_shows_the_fixture_numbers(site: Site, page: Page) -> None:
     expect(page.locator('#panel-ecommerce [data-metric="revenue"] .metric-value')).to_have_text("€150.49")
     expect(page.locator("#panel-excluded table").first.locator("tbody tr")).to_have_count(3)
     expect(page.locator("#panel-chart .uplot")).to_have_count(1, timeout=WAIT_MS)
+    # the marker the benchmark times the first render by
+    expect(page.locator("body")).to_have_attribute("data-ready", "overview")
     expect(page.locator("#property-label")).to_be_visible()  # an admin sees several properties
     expect(page.locator("#share-open")).to_be_visible()
     page.wait_for_load_state("networkidle")
@@ -238,6 +240,7 @@ def test_a_click_filters_the_whole_page_and_the_chip_removes_it(site: Site, page
     page.goto(admin_url(site))
     de = first_row(page, "countries").locator("button.key")
     expect(de).to_have_text("🇩🇪 Germany", timeout=WAIT_MS)
+    expect(page.locator("body")).to_have_attribute("data-ready", "overview", timeout=WAIT_MS)
     de.click()
     assert query(page)["filter"] == ["country:equals:DE"]
     # Germany: ua-1 (S1–S3) and g-1 (S5, S6), and the consent ping's pageview; before:
@@ -334,6 +337,8 @@ def test_a_failing_report_shows_its_problem_in_its_panel(site: Site, page: Page)
     for panel in ("overview", "pages", "countries", "sources"):
         expect(page.locator(f"#panel-{panel} .error strong")).to_have_text(title, timeout=WAIT_MS)
     expect(page.locator("#panel-realtime .metric-value").first).to_be_visible(timeout=WAIT_MS)
+    # a page whose overview failed never claims to be ready
+    expect(page.locator("body")).not_to_have_attribute("data-ready", "overview")
 
 
 # -- untrusted strings -----------------------------------------------------------------------
