@@ -30,6 +30,7 @@ from dashboard.auth import Caller, authorizer, readable
 from dashboard.duck import ManagedDuckDB
 from dashboard.engine import Engine
 from dashboard.listing import Listing, LocalListing, S3Listing
+from dashboard.mirror import ArchiveMirror
 from dashboard.realtime import Realtime
 from dashboard.reports_api import (
     EngineSource,
@@ -155,7 +156,7 @@ def _cfg(settings: DashboardSettings, pool: int = 20) -> Any:
 
 
 async def _engines(settings: DashboardSettings, stack: AsyncExitStack, root: str,
-                   engine: Engine | None) -> EngineSource:
+                   engine: Engine | None, listing: Listing) -> EngineSource:
     if engine is not None:
         return Fixed(engine)
     if settings.dashboard_engine == "athena":
@@ -166,8 +167,13 @@ async def _engines(settings: DashboardSettings, stack: AsyncExitStack, root: str
         return Fixed(AthenaEngine(client, workgroup=settings.athena_workgroup or athena.workgroup,
                                   database=settings.athena_database or athena.database,
                                   output_location=settings.athena_output_location))
+    mirror = None
+    if isinstance(listing, S3Listing):  # DuckDB reads a local copy of what reports read
+        mirror = ArchiveMirror(listing.client, listing.bucket, listing.prefix,
+                               directory=settings.dashboard_cache_dir,
+                               max_bytes=settings.dashboard_cache_max_bytes)
     managed = ManagedDuckDB(root, endpoint_url=settings.endpoint_url("s3"),
-                            region=settings.aws_region)
+                            region=settings.aws_region, mirror=mirror)
     stack.callback(managed.close)
     return managed
 
@@ -195,7 +201,7 @@ def create_app(settings: DashboardSettings, *, engine: Engine | None = None,
             admin_state.on_deleted.append(shares.revoke_all_quietly)
             root = settings.archive_root()
             listing = await _listing(settings, stack, root)
-            source = await _engines(settings, stack, root, engine)
+            source = await _engines(settings, stack, root, engine, listing)
             rollup_store = rollups
             if rollup_store is None:
                 rdb = await stack.enter_async_context(

@@ -9,6 +9,9 @@ day directory in range, a first object in an empty table) or the UTC date change
 new connection is swapped in: queries running on the old one finish there, and it is closed
 once the last of them has. Making views lists the archive (blocking I/O), so it runs in a
 worker thread, one rebuild at a time.
+
+Over ``s3://`` the views are made over a local copy (:mod:`dashboard.mirror`): before a report
+runs, the objects its observation listed are copied, and the views know the copy.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 import duckdb
 
 from dashboard.engine import DuckDBEngine, EngineUnavailable, QueryResult
+from dashboard.mirror import ArchiveMirror, MirrorUnavailable
 from dashboard.versions import Observation
 from lambdalytics import archive_layout as layout
 from lambdalytics import ddl, ga4_export, lake
@@ -104,13 +108,20 @@ class _Generation:
     conn: duckdb.DuckDBPyConnection
     views: BuiltViews
     engine: DuckDBEngine
+    root: str
+    on_closed: Callable[[str], None] | None = None
     running: int = 0
     retired: bool = False
 
     def release(self) -> None:
         self.running -= 1
         if self.retired and self.running == 0:
-            self.conn.close()
+            self.close()
+
+    def close(self) -> None:
+        self.conn.close()
+        if self.on_closed is not None:
+            self.on_closed(self.root)
 
 
 @dataclass
@@ -136,9 +147,10 @@ class ManagedDuckDB:
 
     def __init__(self, root: str, *, endpoint_url: str | None = None, region: str | None = None,
                  timeout_s: float = QUERY_TIMEOUT_S,
-                 today: Callable[[], str] = lambda: dt.datetime.now(dt.UTC).date().isoformat()
-                 ) -> None:
+                 today: Callable[[], str] = lambda: dt.datetime.now(dt.UTC).date().isoformat(),
+                 mirror: ArchiveMirror | None = None) -> None:
         self.root = root
+        self.mirror = mirror
         self._endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or \
             os.environ.get("AWS_ENDPOINT_URL")
         self._region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
@@ -152,9 +164,16 @@ class ManagedDuckDB:
         gen = self._current
         if gen is None or gen.views.utc_date != self._today():
             return False
+        if self.mirror is not None and gen.root != self.mirror.root:  # the copy started over
+            return False
         return seen is None or gen.views.serves(property_id, table, seen)
 
     async def engine_for(self, property_id: str, table: str, seen: Observation | None) -> _Pinned:
+        if self.mirror is not None and seen is not None:
+            try:
+                await self.mirror.ensure(seen.objects)
+            except MirrorUnavailable as exc:
+                raise EngineUnavailable(str(exc)) from exc
         if not self._fresh(property_id, table, seen):
             async with self._lock:
                 if not self._fresh(property_id, table, seen):  # another request rebuilt it
@@ -163,24 +182,28 @@ class ManagedDuckDB:
         return _Pinned(self._current)
 
     async def _rebuild(self) -> None:
+        root = self.root if self.mirror is None else self.mirror.root
         try:
-            conn, views = await asyncio.to_thread(connect, self.root, endpoint_url=self._endpoint,
+            conn, views = await asyncio.to_thread(connect, root, endpoint_url=self._endpoint,
                                                   region=self._region)
         except (OSError, duckdb.IOException, duckdb.HTTPException) as exc:
             raise EngineUnavailable(f"cannot read the archive: {type(exc).__name__}") from exc
         old, self._current = self._current, _Generation(
-            conn, views, DuckDBEngine(conn, timeout_s=self._timeout_s))
+            conn, views, DuckDBEngine(conn, timeout_s=self._timeout_s), root,
+            None if self.mirror is None else self.mirror.discard)
         self.rebuilds += 1
         log.info("dashboard: DuckDB views made (%d properties through a lake date)",
                  len(views.through))
         if old is not None:
             old.retired = True
             if old.running == 0:
-                old.conn.close()
+                old.close()
 
     def close(self) -> None:
         if self._current is not None:
             self._current.retired = True
             if self._current.running == 0:
-                self._current.conn.close()
+                self._current.close()
             self._current = None
+        if self.mirror is not None:
+            self.mirror.close()

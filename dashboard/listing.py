@@ -48,6 +48,10 @@ class S3Listing:
         self.bucket = bucket
         self.prefix = archive_prefix
 
+    @property
+    def client(self) -> S3Client:
+        return self._s3
+
     async def prefixes(self, prefix: str) -> list[str]:
         out: list[str] = []
         token: str | None = None

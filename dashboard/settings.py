@@ -49,6 +49,10 @@ class DashboardSettings(AdminSettings):
     archive_location: str | None = Field(
         None, description="the archive root DuckDB reads and the data version lists: s3://… or "
                           "a directory (default: the archive bucket and archive_prefix)")
+    dashboard_cache_dir: str | None = Field(
+        None, description="where the DuckDB engine keeps its copy of the archive objects "
+                          "reports read (default: a temporary directory, removed at exit)")
+    dashboard_cache_max_bytes: int = Field(4 * 1024**3, ge=1024**2)
     public_url: str | None = Field(
         None, pattern=r"^https?://[^/?#\s]+$",
         description="the origin printed in share links, e.g. https://stats.example.com "

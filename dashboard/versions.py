@@ -44,6 +44,9 @@ class Observation:
     through: str | None  # the property's lake is complete through this UTC date
     landing_dirs: frozenset[tuple[str, str]]  # (type, date) read from landing, with objects
     filtered: bool  # the filtered table has objects in range
+    # what the query reads, as listed: the landing (or filtered) objects, and the manifests of
+    # the lake days and ``through`` (dashboard.mirror copies them before the query runs)
+    objects: tuple[Entry, ...] = ()
 
 
 def utc_dates(windows: Iterable[tuple[DateRange, str]]) -> tuple[str, str]:
@@ -92,20 +95,25 @@ class DataVersions:
         base = f"{layout.FILTERED}/property={pid}/"
         entries = await self._range(base, first, last)
         parts = [("filtered", e.key, e.tag) for e in entries]
-        return Observation(_digest(parts), None, frozenset(), bool(entries))
+        return Observation(_digest(parts), None, frozenset(), bool(entries), tuple(entries))
 
     async def _events(self, pid: str, first: str, last: str) -> Observation:
         manifests_prefix = f"{layout.LAKE_MANIFESTS}/property={pid}/"
         hits_prefix = f"{layout.HITS}/property={pid}/"
         manifests, types = await asyncio.gather(self._listing.objects(manifests_prefix),
                                                 self._listing.prefixes(hits_prefix))
-        tags = {e.key[len(manifests_prefix):]: e.tag for e in manifests}
+        by_name = {e.key[len(manifests_prefix):]: e for e in manifests}
+        tags = {name: e.tag for name, e in by_name.items()}
         through = await self._through_date(pid, manifests_prefix, tags.get("through.json"))
         parts: list[object] = [("through", through)]
+        objects: list[Entry] = []
         if through is not None:
+            objects.append(by_name["through.json"])
             day = first
             while day <= min(last, through):
                 parts.append(("lake", day, tags.get(f"date={day}.json", "-")))
+                if (manifest := by_name.get(f"date={day}.json")) is not None:
+                    objects.append(manifest)
                 day = _next_day(day)
         start = first if through is None else max(first, _next_day(through))
         dirs: set[tuple[str, str]] = set()
@@ -118,7 +126,8 @@ class DataVersions:
                     if date is not None:
                         dirs.add((kind, date))
                     parts.append(("landing", e.key, e.tag))
-        return Observation(_digest(parts), through, frozenset(dirs), False)
+                    objects.append(e)
+        return Observation(_digest(parts), through, frozenset(dirs), False, tuple(objects))
 
     async def _range(self, prefix: str, first: str, last: str) -> list[Entry]:
         """The objects of ``prefix``'s ``date=`` directories from first to last."""
