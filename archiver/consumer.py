@@ -32,6 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from archiver.early import EarlyRollups
 from archiver.leases import TRIM_HORIZON, Cut, Lease, LeaseLost, LeaseTable
+from archiver.metrics import ArchiverMetrics
 from archiver.processor import DuplicateWindow, Record, hit_id_of, process
 from archiver.rollup_store import RollupStoreError
 from archiver.stream import ExpiredIterator, ShardReader, seq_int
@@ -89,8 +90,10 @@ class ShardConsumer:
                  objects: ObjectStore, rollups: RollupStore, recent: RollupStore,
                  settings: ArchiverSettings,
                  crash: CrashPoints, on_shard_end: Callable[[], Awaitable[None]],
-                 retention: Mapping[str, int] | None = None) -> None:
+                 retention: Mapping[str, int] | None = None,
+                 metrics: ArchiverMetrics | None = None) -> None:
         self.held = held
+        self._metrics = metrics or ArchiverMetrics()  # the worker's, for EMF
         self.shard_id = held.key
         self._owner = owner
         self._reader = reader
@@ -162,6 +165,7 @@ class ShardConsumer:
                 log.warning("GetRecords on %s failed (%s); retrying", self.shard_id, exc)
                 await self.held.pause(1.0 + random.random())
                 continue
+            self._metrics.behind(self.shard_id, page.millis_behind)
             if page.records:
                 if not batch:
                     started = time.monotonic()
@@ -234,6 +238,7 @@ class ShardConsumer:
                     raise
                 log.warning("writing cut %s %s..%s failed (%s); retrying in %.1fs",
                             self.shard_id, cut.first, cut.last, group.exceptions[0], delay)
+            self._metrics.write_retries.inc()
             await self.held.pause(random.uniform(0, delay))
             delay = min(delay * 2, self._s.retry_max_backoff_s)
         arrival = batch[-1].arrival_ms
@@ -245,6 +250,7 @@ class ShardConsumer:
                  "%d objects, %d rollup items in %.0f ms", self.shard_id, cut.first, cut.last,
                  len(batch), out.hits, out.duplicates, out.counters, out.rejected,
                  len(out.objects), len(out.rollup_items), (time.perf_counter() - t0) * 1000)
+        self._metrics.cut(len(batch), out, time.perf_counter() - t0)
 
     async def _write_early(self) -> None:
         """Write the open batch's early rollups (archiver.early): the range into the lease

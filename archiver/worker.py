@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING
 from archiver.consumer import RETRYABLE, HeldLease, ShardConsumer
 from archiver.faults import CrashPoints
 from archiver.leases import Lease, LeaseLost, LeaseTable
+from archiver.metrics import ArchiverMetrics
 from archiver.objects import ObjectStore
 from archiver.rollup_store import RollupStore
 from archiver.stream import ShardReader
-from lambdalytics import aws
+from lambdalytics import aws, emf
 from lambdalytics.properties import PropertyError, PropertyStore
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ class Worker:
         self._take_now = asyncio.Event()
         self._renew_stop = asyncio.Event()
         self._stopping = False
+        self.metrics = ArchiverMetrics()  # read by lambdalytics.emf
+        self.metrics.track_leases(lambda: len(self.held))
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -208,13 +211,15 @@ class Worker:
         consumer = ShardConsumer(held, owner=self.id, reader=self.reader, table=self.table,
                                  objects=self.objects, rollups=self.rollups, recent=self.recent,
                                  settings=self.settings, crash=self.crash,
-                                 on_shard_end=self._shard_ended, retention=self.retention)
+                                 on_shard_end=self._shard_ended, retention=self.retention,
+                                 metrics=self.metrics)
         task = asyncio.create_task(consumer.run(), name=f"consumer-{lease.key}")
         self._consumers[lease.key] = task
         task.add_done_callback(functools.partial(self._consumer_done, lease.key))
 
     def _consumer_done(self, key: str, task: asyncio.Task[str]) -> None:
         self._consumers.pop(key, None)
+        self.metrics.forget(key)
         held = self.held.get(key)
         if task.cancelled():
             return
@@ -285,4 +290,8 @@ async def run(settings: ArchiverSettings, stop: asyncio.Event) -> None:
         kinesis = await stack.enter_async_context(aws.client(session, "kinesis", settings))
         dynamodb = await stack.enter_async_context(aws.client(session, "dynamodb", settings))
         s3 = await stack.enter_async_context(aws.client(session, "s3", settings))
-        await Worker(settings, kinesis=kinesis, dynamodb=dynamodb, s3=s3).run(stop)
+        worker = Worker(settings, kinesis=kinesis, dynamodb=dynamodb, s3=s3)
+        if settings.emf:  # EMF lines; the last one after the worker stopped
+            await emf.publish(stack, worker.metrics.registry, emf.ARCHIVER,
+                              settings.resource_prefix)
+        await worker.run(stop)

@@ -43,7 +43,7 @@ from collector.sink import (
     PutRecordsClient,
 )
 from collector.visitor import DailySalts
-from lambdalytics import aws, compiled
+from lambdalytics import aws, compiled, emf
 from lambdalytics.properties import PropertyStore
 
 if TYPE_CHECKING:
@@ -111,6 +111,8 @@ def create_app(settings: CollectorSettings, overrides: Overrides | None = None) 
 async def _start(stack: AsyncExitStack, settings: CollectorSettings, overrides: Overrides,
                  metrics: Metrics, runtime: Runtime, readiness: Readiness) -> None:
     res = settings.resources
+    if settings.emf:  # EMF lines from the registry; first on, last off (after the drain)
+        await emf.publish(stack, metrics.registry, emf.COLLECTOR, settings.resource_prefix)
     session = aws.session()
     checks: dict[str, Callable[[], Any]] = {}
 

@@ -30,6 +30,7 @@ from dashboard.auth import Caller, authorizer, readable
 from dashboard.duck import ManagedDuckDB
 from dashboard.engine import Engine
 from dashboard.listing import Listing, LocalListing, S3Listing
+from dashboard.metrics import DashboardMetrics, RequestMetrics
 from dashboard.mirror import ArchiveMirror
 from dashboard.realtime import Realtime
 from dashboard.reports_api import (
@@ -42,7 +43,7 @@ from dashboard.reports_api import (
 from dashboard.settings import DashboardSettings
 from dashboard.shares import Share, ShareNotFound, ShareStore
 from dashboard.versions import DataVersions
-from lambdalytics import aws
+from lambdalytics import aws, emf
 
 log = logging.getLogger(__name__)
 
@@ -188,10 +189,13 @@ def create_app(settings: DashboardSettings, *, engine: Engine | None = None,
     admin_state = AdminState()
     state = DashboardState()
     now = clock or time.time
+    metrics = DashboardMetrics()  # counted by RequestMetrics, read by EMF
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
+            if settings.emf:  # EMF lines once a minute
+                await emf.publish(stack, metrics.registry, emf.DASHBOARD, settings.resource_prefix)
             ddb = await admin.open_admin(settings, stack, admin_state)
             assert admin_state.admin is not None
             store = admin_state.admin.store
@@ -232,6 +236,7 @@ def create_app(settings: DashboardSettings, *, engine: Engine | None = None,
 
     api.add_middleware(Guard, state=admin_state, max_body=settings.max_body_bytes,
                        authorize=authorizer(admin_state, lambda: state.shares))
+    api.add_middleware(RequestMetrics, metrics=metrics)  # outermost: counts 401s too
     return api
 
 

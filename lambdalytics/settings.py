@@ -37,6 +37,9 @@ class CommonSettings(BaseSettings):
         None, description="s3:// location for Athena's results, when the workgroup sets none")
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")
+    # CloudWatch embedded metric format, one line a minute (lambdalytics.emf)
+    emf: bool = Field(False, description="write CloudWatch embedded-metric-format lines to "
+                      "stdout once a minute (the AWS task definitions turn it on)")
 
     def endpoint_url(self, service: str) -> str | None:
         """The endpoint these settings name for ``service``; None: the SDK's own chain."""
