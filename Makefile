@@ -27,8 +27,11 @@ $(NPM_STAMP):
 
 setup: $(VENV)/.installed $(NPM_STAMP)
 
+# the demo by default: a new user's first command shows a full dashboard;
+# `make local LOCAL_ARGS=` starts an empty stack
+LOCAL_ARGS ?= --demo
 local: setup
-	$(BIN)/lambdalytics local
+	$(BIN)/lambdalytics local $(LOCAL_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
