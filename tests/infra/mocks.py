@@ -27,7 +27,7 @@ CALLS: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
                                                 "region": a.get("region") or REGION},
     "aws:index/getPartition:getPartition": lambda _a: {"partition": "aws",
                                                        "dnsSuffix": "amazonaws.com"},
-    # infra.images: pushing a built image to the stack's ECR repository (COMPUTE)
+    # infra.images: pushing a built image to the stack's ECR repository
     "aws:ecr/getAuthorizationToken:getAuthorizationToken": lambda a: {
         "authorizationToken": "QVdTOm1vY2s=", "expiresAt": "2099-01-01T00:00:00Z",
         "id": a.get("registryId") or ACCOUNT, "password": "mock", "userName": "AWS",
