@@ -11,12 +11,16 @@ KINESIS_LOCAL := 0.6.2
 KINESALITE := 3.3.3
 NPM_STAMP := $(NPM_DIR)/.kinesis-local-$(KINESIS_LOCAL)-kinesalite-$(KINESALITE)
 
-.PHONY: setup local test lint bench compiled test-compiled wheel
+.PHONY: setup local test lint bench compiled test-compiled wheel lock audit
 
-$(VENV)/.installed: pyproject.toml
+# Installed from the lock (requirements/dev.txt: every version pinned, every file's hash
+# checked), then the project itself, editable, without dependencies or build isolation
+# (setuptools is in the lock). The images install requirements/runtime.txt the same way.
+$(VENV)/.installed: pyproject.toml requirements/dev.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 $(NPM_STAMP):
@@ -26,6 +30,30 @@ $(NPM_STAMP):
 	touch $@
 
 setup: $(VENV)/.installed $(NPM_STAMP)
+
+# The lock files, made with uv (in the dev extra) from pyproject.toml, for CPython 3.11 on
+# Linux (the images' python:3.11-slim-bookworm; the hashes cover every platform's wheels):
+# dev.txt is resolved first (CI and `make setup`), then the images' subsets within it, so all
+# agree on every version: runtime.txt (the project's dependencies: all three images),
+# compile.txt (plus the compile extra: the collector image's build stage) and build.txt
+# (setuptools and wheel: the other images build the project's wheel with them); local.txt
+# (plus the local extra: compose's emulator, bootstrap and demo image, docker/local.Dockerfile).
+# `make lock` after changing a dependency; `make lock LOCK_ARGS=--upgrade` to take new
+# releases. tests/docker/test_lock.py fails while a lock no longer satisfies pyproject.toml.
+LOCK := $(BIN)/uv pip compile --quiet --python-version 3.11 \
+	--python-platform x86_64-manylinux_2_28 --generate-hashes --custom-compile-command 'make lock'
+LOCK_ARGS ?=
+lock: $(VENV)/.installed
+	$(LOCK) $(LOCK_ARGS) pyproject.toml --extra dev -o requirements/dev.txt
+	$(LOCK) pyproject.toml -c requirements/dev.txt -o requirements/runtime.txt
+	$(LOCK) pyproject.toml --extra compile -c requirements/dev.txt -o requirements/compile.txt
+	$(LOCK) requirements/build.in -c requirements/dev.txt -o requirements/build.txt
+	$(LOCK) pyproject.toml --extra local -c requirements/dev.txt -o requirements/local.txt
+
+# Known vulnerabilities of every locked dependency (pip-audit asks PyPI's and OSV's
+# advisory databases: it needs pypi.org and api.osv.dev, so it is not part of `make test`)
+audit: $(VENV)/.installed
+	$(BIN)/pip-audit --strict --disable-pip --require-hashes -r requirements/dev.txt
 
 # the demo by default: a new user's first command shows a full dashboard;
 # `make local LOCAL_ARGS=` starts an empty stack
