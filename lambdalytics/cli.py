@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from lambdalytics import bootstrap, logs, properties_cli, query_cli, schema_doc
+from lambdalytics import bootstrap, cost, logs, properties_cli, query_cli, schema_doc
 from lambdalytics.properties import PropertyError
 from lambdalytics.settings import CommonSettings
 
@@ -119,6 +119,7 @@ def parser() -> argparse.ArgumentParser:
         .set_defaults(func=_admin)
 
     query_cli.add_parsers(sub)
+    cost.add_parser(sub)
 
     schema = sub.add_parser("schema", help="write the Hit schema document")
     schema.add_argument("--output", default="docs/hit-schema.md")
