@@ -3,8 +3,9 @@
 environment and the container health check.
 
 :func:`environment` and :data:`COMMANDS` are the one description of each service's process:
-the ECS task definitions are built from them here; the compose file of issue 25 is to be
-checked against the same functions, so the two cannot drift apart. Every variable named is a
+the ECS task definitions are built from them here, and tests/docker/test_parity.py holds
+compose.yaml and `lambdalytics local` to the same commands and environment, so they cannot
+drift apart. Every variable named is a
 field of that service's settings class, with a value those settings accept
 (tests/infra/test_services.py builds them)."""
 

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from lambdalytics import bootstrap, cost, logs, properties_cli, query_cli, schema_doc
+from lambdalytics import bootstrap, compose, cost, logs, properties_cli, query_cli, schema_doc
 from lambdalytics.properties import PropertyError
 from lambdalytics.settings import CommonSettings
 
@@ -114,6 +114,7 @@ def parser() -> argparse.ArgumentParser:
         .set_defaults(func=_bootstrap)
 
     properties_cli.add_parser(sub).set_defaults(func=_properties)
+    compose.add_parser(sub)  # compose.yaml's one-shot services
     sub.add_parser("admin", help="serve the admin API (LAMBDALYTICS_ADMIN_TOKEN, "
                                  "LAMBDALYTICS_ADMIN_HOST/PORT; loopback by default)") \
         .set_defaults(func=_admin)

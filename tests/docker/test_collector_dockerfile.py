@@ -39,7 +39,7 @@ def test_the_licence_key_is_a_build_secret_never_an_argument() -> None:
 
 def test_runs_unprivileged_and_starts_the_collector() -> None:
     text = _text()
-    assert re.search(r"^USER lambdalytics$", text, re.M)
+    assert re.search(r"^USER 10001:10001$", text, re.M)
     assert 'CMD ["python", "-m", "collector"]' in text
 
 
@@ -53,4 +53,5 @@ def test_the_image_gets_the_compiled_build_and_no_compiler() -> None:
     assert "gcc" in build
     assert "gcc" not in final
     assert "mypy" not in final
-    assert "COPY --from=build /install /usr/local" in final
+    assert "COPY --from=build /opt/venv /opt/venv" in final
+    assert "-r requirements/compile.txt" in build  # the compiler's side, from the lock
