@@ -118,7 +118,7 @@ def incoming(request: RawRequest) -> list[Incoming]:
 async def handle(ingest: Ingest, request: RawRequest) -> Response:
     """/collect, /r/collect, /j/collect and /batch."""
     taken = await ingest.take(PROTOCOL, request, incoming(request))
-    return refusal(request, taken) or _ok(request)
+    return refusal(request, taken) or _ok(request, taken.cors)
 
 
 def _claimed_tid(payload: bytes) -> str:
@@ -129,13 +129,13 @@ def _claimed_tid(payload: bytes) -> str:
     return payload[start + 4:end if end >= 0 else None][:64].decode("ascii", "replace")
 
 
-def _ok(request: RawRequest) -> Response:
+def _ok(request: RawRequest, granted: bool) -> Response:
     if not request.origin:  # nothing to add: the same answer every time (never modified)
         return _GET_OK if request.method == "GET" else _POST_OK
     if request.method == "GET":
-        return cors(request, Response(200, GIF, b"image/gif", list(NO_CACHE)))
+        return cors(request, Response(200, GIF, b"image/gif", list(NO_CACHE)), granted)
     # a POST answer is never cached anyway; one header keeps old proxies honest
-    return cors(request, Response(200, b"", None, [NO_CACHE[0]]))
+    return cors(request, Response(200, b"", None, [NO_CACHE[0]]), granted)
 
 
 _GET_OK = Response(200, GIF, b"image/gif", list(NO_CACHE))
@@ -149,21 +149,22 @@ _EXPOSE = (b"access-control-expose-headers", b"retry-after")
 def refusal(request: RawRequest, taken: Taken) -> Response | None:
     """The 429 or 503 a request's hits got from the tail (every protocol's), else None."""
     if taken.wait:
-        return rate_limited(request, taken.wait)
+        return rate_limited(request, taken.wait, taken.cors)
     if taken.unavailable is not None:
-        return unavailable(request, taken.unavailable)
+        return unavailable(request, taken.unavailable, taken.cors)
     return None
 
 
-def rate_limited(request: RawRequest, wait: float) -> Response:
+def rate_limited(request: RawRequest, wait: float, granted: bool = True) -> Response:
     return cors(request, Response(429, b"Too Many Requests\n", b"text/plain; charset=utf-8",
                                   [(b"retry-after", str(max(1, math.ceil(wait))).encode()),
-                                   _EXPOSE]))
+                                   _EXPOSE]), granted)
 
 
-def unavailable(request: RawRequest, exc: Unavailable) -> Response:
+def unavailable(request: RawRequest, exc: Unavailable, granted: bool = True) -> Response:
     return cors(request, Response(503, b"Service Unavailable\n", b"text/plain; charset=utf-8",
-                                  [(b"retry-after", str(exc.retry_after).encode()), _EXPOSE]))
+                                  [(b"retry-after", str(exc.retry_after).encode()), _EXPOSE]),
+                granted)
 
 
 async def debug(ingest: Ingest, request: RawRequest) -> Response:
@@ -176,7 +177,7 @@ async def debug(ingest: Ingest, request: RawRequest) -> Response:
             for p, payload in zip(parsed_hits, raw if parsed_hits else [], strict=True)]
     taken = await ingest.take(PROTOCOL, request, hits, record=False)
     if taken.unavailable is not None:
-        return unavailable(request, taken.unavailable)
+        return unavailable(request, taken.unavailable, taken.cors)
     results: list[dict[str, Any]] = []
     for i, payload in enumerate(raw):
         text = payload.decode("utf-8", "replace")
@@ -201,7 +202,7 @@ async def debug(ingest: Ingest, request: RawRequest) -> Response:
                            "description": f"Found {n} hit{'s' if n != 1 else ''} in the request."}],
     }
     return cors(request, Response(200, orjson.dumps(body), b"application/json; charset=utf-8",
-                                  list(NO_CACHE)))
+                                  list(NO_CACHE)), taken.cors)
 
 
 def _outcome_messages(parsed: ua.ParsedHit, out: Outcome, request: RawRequest) -> list[ua.Message]:

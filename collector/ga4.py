@@ -48,9 +48,10 @@ def _received(request: RawRequest) -> datetime:
 
 
 def _answer(request: RawRequest, taken: Taken) -> Response:
-    # an Origin the property does not allow gets the CORS grant too: the hits were filtered
-    # (and counted), the answer says nothing, and a tag that cannot read it would retry
-    return refusal(request, taken) or cors(request, Response(204, headers=[NO_CACHE[0]]))
+    # an Origin the property does not allow gets no CORS grant (Taken.cors): its page may not
+    # read the answer; the hits were filtered and counted all the same
+    return refusal(request, taken) or cors(request, Response(204, headers=[NO_CACHE[0]]),
+                                           taken.cors)
 
 
 def gtag_incoming(request: RawRequest) -> list[Incoming]:
@@ -103,14 +104,16 @@ async def debug_mp(ingest: Ingest, request: RawRequest) -> Response:
     API secret is not the property's, or an event would be filtered (bot, spam)."""
     parsed = _mp_request(request)
     messages = list(parsed.messages)
+    granted = True
     if parsed.problem is None and parsed.events:
         taken = await ingest.take(mp.PROTOCOL, request, mp_incoming(parsed), record=False)
         if taken.unavailable is not None:
-            return unavailable(request, taken.unavailable)
+            return unavailable(request, taken.unavailable, taken.cors)
         messages += _outcome_messages(parsed, taken)
+        granted = taken.cors
     body = {"validationMessages": [m.json() for m in messages]}
     return cors(request, Response(200, orjson.dumps(body), b"application/json; charset=utf-8",
-                                  list(NO_CACHE)))
+                                  list(NO_CACHE)), granted)
 
 
 def _outcome_messages(parsed: mp.MpRequest, taken: Taken) -> list[mp.ValidationMessage]:

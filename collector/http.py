@@ -46,11 +46,16 @@ class Response:
         return out
 
 
-def cors(request: RawRequest, response: Response) -> Response:
-    """Echo the Origin with credentials, as Google's endpoints do for tags on other hosts."""
+def cors(request: RawRequest, response: Response, granted: bool = True) -> Response:
+    """Echo the Origin with credentials, as Google's endpoints do for tags on other hosts;
+    not when ``granted`` is False: the property's allowed hostnames do not include the
+    Origin's host (``Taken.cors``), so its page may not read the answer. Either way the
+    answer varies with the Origin."""
     if request.origin:
-        response.headers.append((b"access-control-allow-origin", request.origin.encode("latin-1")))
-        response.headers.append((b"access-control-allow-credentials", b"true"))
+        if granted:
+            response.headers.append((b"access-control-allow-origin",
+                                     request.origin.encode("latin-1")))
+            response.headers.append((b"access-control-allow-credentials", b"true"))
         response.headers.append((b"vary", b"Origin"))
     return response
 

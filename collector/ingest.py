@@ -19,12 +19,13 @@ from typing import TYPE_CHECKING, Any
 from collector.enrich import BOT
 from collector.errors import PropertiesUnavailable, SinkUnavailable, Unavailable
 from collector.filtered import agent_family
-from collector.policy import DISALLOWED_HOSTNAME, Policy, hostname_problem, policy_of
+from collector.policy import DISALLOWED_HOSTNAME, Policy, hostname_problem, origin_host, policy_of
 from collector.properties import Stale
 from collector.ratelimit import RateLimiter, TokenBucket
 from collector.visitor import DailySalts, day_of, visitor_id
 from lambdalytics import hit as hitmod
 from lambdalytics.properties import valid_tracking_id
+from lambdalytics.property_policy import hostname_allowed
 
 if TYPE_CHECKING:
     from collector.enrich import Enrichment
@@ -108,15 +109,18 @@ class Outcome:
 
 class Taken:
     """A request's answer from the tail: an outcome per hit, in order; ``wait`` > 0 when the
-    request is rate limited (429, nothing forwarded); ``unavailable`` when it gets a 503."""
+    request is rate limited (429, nothing forwarded); ``unavailable`` when it gets a 503;
+    ``cors`` False when a property of its hits does not allow the request's Origin (the
+    answer then carries no CORS grant: collector.http.cors)."""
 
-    __slots__ = ("outcomes", "unavailable", "wait")
+    __slots__ = ("cors", "outcomes", "unavailable", "wait")
 
     def __init__(self, outcomes: list[Outcome], wait: float = 0.0,
-                 unavailable: Unavailable | None = None) -> None:
+                 unavailable: Unavailable | None = None, *, cors: bool = True) -> None:
         self.outcomes = outcomes
         self.wait = wait
         self.unavailable = unavailable
+        self.cors = cors
 
 
 class Enriching:
@@ -266,6 +270,9 @@ class Ingest:
         futures: list[asyncio.Future[None]] = []
         limited = False  # whether any of them has a rate limit
         secrets_ok: dict[str, bool] = {}
+        # the CORS grant: only for an Origin every hit's property allows (an empty list: any)
+        origin = request.origin
+        grant = True
         try:
             for hit in hits:
                 out = Outcome()
@@ -281,6 +288,8 @@ class Ingest:
                 pid = prop.property_id if prop is not None else None
                 out.policy = policy
                 reason = verdict.reason
+                if origin and grant and policy is not None and policy.allowed_hostnames:
+                    grant = hostname_allowed(policy.allowed_hostnames, origin_host(origin))
                 if reason is None and hit.secret is not None and prop is not None:
                     ok = secrets_ok.get(prop.property_id)  # one digest per request, not event
                     if ok is None:
@@ -310,9 +319,9 @@ class Ingest:
             # the whole request; hits filtered above are counted again then)
             if record and limited and (wait := self.admit(
                     protocol, [(h.tracking_id, pid, pol.rate_limit) for h, _, pid, pol in passed])):
-                return Taken(outcomes, wait)
+                return Taken(outcomes, wait, cors=grant)
             if not passed:
-                return Taken(outcomes)
+                return Taken(outcomes, cors=grant)
             enriching = []
             for hit, _, pid, policy in passed:
                 assert hit.fields is not None
@@ -348,12 +357,12 @@ class Ingest:
             # request, and their deterministic ids let the archiver drop the copies
             if record:
                 self.refused(protocol, type(exc).__name__)
-            return Taken(outcomes, unavailable=exc)
+            return Taken(outcomes, unavailable=exc, cors=grant)
         try:
             await self.wait(protocol, futures)
         except Unavailable as exc:
-            return Taken(outcomes, unavailable=exc)
-        return Taken(outcomes)
+            return Taken(outcomes, unavailable=exc, cors=grant)
+        return Taken(outcomes, cors=grant)
 
     async def _visitor(self, request: RawRequest, hit: Incoming, property_id: str) -> str:
         """A cookieless property's client id for this hit (collector.visitor)."""
