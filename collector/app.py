@@ -342,6 +342,9 @@ def _routes(api: FastAPI, runtime: Runtime, metrics: Metrics, readiness: Readine
           413: {"description": "over the collector's hard size cap"},
           429: {"description": "the property is over its rate limit; retry after Retry-After"},
           503: {"description": "Kinesis could not take the hit; retry after Retry-After"}}
+    # a UA POST (and /batch) is answered with an empty 200, as Google answers it
+    empty = {**ok, 200: {"description": "received (valid or not, as Google answers): no body"}}
+    bodiless = {(path, "POST") for path in (*collect.COLLECT_PATHS, collect.BATCH_PATH)}
     for path, (methods, _handler) in ROUTES.items():
         for method in sorted(methods | {"OPTIONS"}):
             slug = path.strip("/").replace("/", "_")
@@ -349,7 +352,8 @@ def _routes(api: FastAPI, runtime: Runtime, metrics: Metrics, readiness: Readine
                 path, hit_route, methods=[method], tags=["collection"],
                 summary=descriptions[path] if method != "OPTIONS" else "CORS preflight",
                 response_class=Response,
-                responses=ok if method != "OPTIONS" else {204: {"description": "CORS preflight"}},  # type: ignore[arg-type]
+                responses=(empty if (path, method) in bodiless else ok) if method != "OPTIONS"  # type: ignore[arg-type]
+                else {204: {"description": "CORS preflight"}},
                 openapi_extra=(extras.get(path) or {"parameters": _ua_parameters(),
                                                      "requestBody": _PAYLOAD_BODY}
                                if method != "OPTIONS" else None),
@@ -364,6 +368,9 @@ def _routes(api: FastAPI, runtime: Runtime, metrics: Metrics, readiness: Readine
 async def _from_starlette(request: Request, limit: int) -> RawRequest | None:
     body = b""
     if request.method != "GET":
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            return None  # refused before the body is read
         chunks: list[bytes] = []
         size = 0
         try:

@@ -339,6 +339,8 @@ _STATUS: list[tuple[type[Exception], int]] = [
 
 
 def install_problems(app: FastAPI) -> None:
+    _problem_document(app)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
@@ -367,6 +369,31 @@ def install_problems(app: FastAPI) -> None:
         code = exc.response.get("Error", {}).get("Code", "")
         log.error("admin API: AWS error %s", code)
         return problem(502, f"AWS refused the request ({code})")
+
+
+def _problem_document(app: FastAPI) -> None:
+    """The OpenAPI document as the errors are answered: application/problem+json (FastAPI
+    writes application/json for a response model), and a 400 for a body that is not JSON."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()
+        problem_ref = {"schema": {"$ref": "#/components/schemas/Problem"}}
+        for item in document.get("paths", {}).values():
+            for operation in item.values():
+                responses = operation.setdefault("responses", {})
+                if "requestBody" in operation:
+                    responses.setdefault("400", {"description": "the body is not JSON",
+                                                 "content": {PROBLEM: problem_ref}})
+                for code, response in responses.items():
+                    content = response.get("content", {})
+                    if code.isdigit() and int(code) >= 400 and "application/json" in content:
+                        content[PROBLEM] = content.pop("application/json")
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # --- the app ---------------------------------------------------------------------------------
