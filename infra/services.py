@@ -24,6 +24,8 @@ import pulumi_aws as aws
 from infra import iam, images
 from infra.config import TaskSize
 
+_PredefinedMetric = \
+    aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgsDict
 SERVICES = ("collector", "archiver", "dashboard", "compactor")
 ADMIN_TOKEN_VARIABLE = "LAMBDALYTICS_ADMIN_TOKEN"  # noqa: S105 (a variable's name)
 
@@ -245,31 +247,27 @@ class Services(pulumi.ComponentResource):
             min_capacity=bounds[0], max_capacity=bounds[1], opts=self._child)
 
     def _collector_scaling(self, cluster: aws.ecs.Cluster, service: aws.ecs.Service) -> None:
-        a, n = self._a, self._name
+        a = self._a
         target = self._target("collector", cluster, service, a.collector_tasks)
+        self._target_tracking(target, "requests", float(a.collector_requests_per_target), {
+            "predefined_metric_type": "ALBRequestCountPerTarget",
+            "resource_label": pulumi.Output.concat(
+                a.alb_arn_suffix, "/", a.collector_target_group_arn_suffix)})
+        self._target_tracking(target, "cpu", a.collector_cpu_target, {
+            "predefined_metric_type": "ECSServiceAverageCPUUtilization"})
+
+    def _target_tracking(self, target: aws.appautoscaling.Target, what: str, value: float,
+                         metric: _PredefinedMetric) -> None:
+        """A collector target-tracking policy on ``metric`` (quick out, slow in)."""
+        a, n = self._a, self._name
         aws.appautoscaling.Policy(
-            f"{n}-collector-requests", name=f"{a.prefix}-collector-requests",
+            f"{n}-collector-{what}", name=f"{a.prefix}-collector-{what}",
             policy_type="TargetTrackingScaling", resource_id=target.resource_id,
             scalable_dimension=target.scalable_dimension,
             service_namespace=target.service_namespace,
             target_tracking_scaling_policy_configuration={
-                "predefined_metric_specification": {
-                    "predefined_metric_type": "ALBRequestCountPerTarget",
-                    "resource_label": pulumi.Output.concat(
-                        a.alb_arn_suffix, "/", a.collector_target_group_arn_suffix)},
-                "target_value": float(a.collector_requests_per_target),
-                "scale_in_cooldown": 300, "scale_out_cooldown": 60},
-            opts=self._child)
-        aws.appautoscaling.Policy(
-            f"{n}-collector-cpu", name=f"{a.prefix}-collector-cpu",
-            policy_type="TargetTrackingScaling", resource_id=target.resource_id,
-            scalable_dimension=target.scalable_dimension,
-            service_namespace=target.service_namespace,
-            target_tracking_scaling_policy_configuration={
-                "predefined_metric_specification": {
-                    "predefined_metric_type": "ECSServiceAverageCPUUtilization"},
-                "target_value": a.collector_cpu_target,
-                "scale_in_cooldown": 300, "scale_out_cooldown": 60},
+                "predefined_metric_specification": metric,
+                "target_value": value, "scale_in_cooldown": 300, "scale_out_cooldown": 60},
             opts=self._child)
 
     def _archiver_scaling(self, cluster: aws.ecs.Cluster, service: aws.ecs.Service) -> None:
