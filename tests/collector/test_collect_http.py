@@ -627,6 +627,16 @@ def test_openapi_lists_the_hit_endpoints(live: Live) -> None:
     assert "get" not in paths["/batch"]
 
 
+def test_openapi_declares_a_ua_posts_200_without_a_body(live: Live) -> None:
+    """A UA POST (and /batch) is answered with an empty 200 and no Content-Type
+    (test_post_answers_200): its 200 declares no content; a GET's declares the GIF."""
+    paths = live.http.get("/openapi.json").json()["paths"]
+    for path in (*HIT_PATHS, "/batch"):
+        assert "content" not in paths[path]["post"]["responses"]["200"], path
+    for path in HIT_PATHS:
+        assert "image/gif" in paths[path]["get"]["responses"]["200"]["content"], path
+
+
 def test_openapi_operation_ids_are_unique(live: Live) -> None:
     paths = live.http.get("/openapi.json").json()["paths"]
     ids = [op["operationId"] for item in paths.values() for op in item.values() if "operationId" in op]

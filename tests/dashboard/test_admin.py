@@ -125,6 +125,21 @@ def test_only_health_and_documentation_are_public(shared_admin: httpx.Client) ->
     is_problem(admin.get("/nope"), 401)  # unknown paths too
 
 
+def test_the_document_declares_the_problems_as_answered() -> None:
+    """Every error is answered application/problem+json, a body that is not JSON with a 400
+    (test_bad_input_is_a_problem_never_a_500): the document says so, for every operation."""
+    doc = create_app(AdminSettings(admin_token=TOKEN)).app.openapi()
+    operations = [(f"{method.upper()} {path}", op) for path, item in doc["paths"].items()
+                  for method, op in item.items()]
+    errors = [(name, status, list(response.get("content", {}))) for name, op in operations
+              for status, response in op["responses"].items() if int(status) >= 400]
+    assert errors
+    assert [e for e in errors if e[2] != ["application/problem+json"]] == []
+    with_body = [(name, op) for name, op in operations if "requestBody" in op]
+    assert with_body
+    assert [name for name, op in with_body if "400" not in op["responses"]] == []
+
+
 def lifecycle_ids(settings: AdminSettings, bucket: str) -> set[str]:
     s3 = boto3.client("s3", endpoint_url=settings.aws_endpoint_url, region_name="us-east-1")
     try:
@@ -278,6 +293,7 @@ def test_tracking_ids_are_added_and_removed(admin: httpx.Client) -> None:
     ("POST", "/v1/properties", {"name": "\x00"}, 422),
     ("POST", "/v1/properties", [], 422),
     ("POST", "/v1/properties", b"x" * 70_000, 413),
+    ("POST", "/v1/properties", b'{"name": "\xff"}', 400),  # not JSON (not UTF-8)
     ("PATCH", "/v1/properties/missing", {"name": "x"}, 404),
     ("PATCH", "/v1/properties/missing", {"tracking_ids": ["G-X"]}, 422),
     ("POST", "/v1/properties/import", {"name": "x", "tracking_ids": ["UA-x"]}, 422),

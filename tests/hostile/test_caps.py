@@ -62,17 +62,8 @@ def test_a_url_at_the_cap_is_read(wire: Wire) -> None:
     assert (status, body) == (200, GIF)
 
 
-def test_a_declared_body_over_the_cap_is_refused_before_it_is_sent(wire: Wire) -> None:
-    wire.send(b"POST /collect HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (CAP + 1))
-    assert wire.answered_or_closed(5), "no answer before the body"
-    status, _, body = wire.answer()
-    assert status == 413
-    assert b"cap" in body
-
-
-@pytest.mark.parametrize("path", [b"/collect", b"/batch", b"/mp/collect?api_secret=x"])
-def test_a_chunked_body_trickled_past_the_cap_is_refused_before_its_end(wire: Wire,
-                                                                       path: bytes) -> None:
+def _trickle_chunks(wire: Wire, path: bytes) -> int:
+    """A chunked body sent 16 KiB at a time until answered; how much was sent."""
     wire.send(b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
     chunk = b"%x\r\n%s\r\n" % (16 * 1024, b"a" * 16 * 1024)
     sent = 0
@@ -81,6 +72,31 @@ def test_a_chunked_body_trickled_past_the_cap_is_refused_before_its_end(wire: Wi
         sent += 16 * 1024
         if wire.answered_or_closed(0.02):
             break
+    return sent
+
+
+def test_a_declared_body_over_the_cap_is_refused_before_it_is_sent(
+        wire: Wire, where: tuple[str, int]) -> None:
+    wire.send(b"POST /collect HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (CAP + 1))
+    assert wire.answered_or_closed(5), "no answer before the body"
+    status, headers, body = wire.answer()
+    assert status == 413
+    assert b"cap" in body
+    # the same answer as a body refused once it streamed past the cap
+    streamed = Wire(where)
+    try:
+        _trickle_chunks(streamed, b"/collect")
+        _, streamed_headers, streamed_body = streamed.answer()
+    finally:
+        streamed.close()
+    assert (headers["content-type"], body) == (streamed_headers["content-type"], streamed_body)
+    assert headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("path", [b"/collect", b"/batch", b"/mp/collect?api_secret=x"])
+def test_a_chunked_body_trickled_past_the_cap_is_refused_before_its_end(wire: Wire,
+                                                                       path: bytes) -> None:
+    sent = _trickle_chunks(wire, path)
     assert sent < 2 * CAP, "the collector read on well past its cap"
     status, _, _ = wire.answer()
     assert status == 413
