@@ -36,6 +36,7 @@ ADDRESSES = tuple(f"203.0.113.{i}" for i in range(11, 19)) + tuple(
 AGENT = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
          "Chrome/131.0.0.0 Safari/537.36")
 HOST = "soak.example"
+UNREACHABLE_S = 120  # no collector reachable this long: the run fails rather than spin
 # (kind, hits per request, share of requests) — shares of hits as the docstring says
 MIX: tuple[tuple[str, int, float], ...] = (
     ("ua", 1, 30), ("ua_batch", 5, 2), ("gtag", 1, 20), ("gtag_batch", 3, 3.33), ("mp", 2, 15))
@@ -110,6 +111,7 @@ class Traffic:
     latencies: list[float] = field(default_factory=list)
     acked: bytearray = field(default_factory=bytearray)
     given_up: int = 0  # hits never acknowledged (a final non-2xx, or the run ended first)
+    answered: float = field(default_factory=time.monotonic)  # when an answer last came
 
     def ack(self, ids: range) -> None:
         if len(self.acked) < ids.stop:
@@ -174,6 +176,8 @@ async def drive(urls: list[str], secret: str, *, hits: int, connections: int,
                     except (OSError, TimeoutError):  # down or restarting: the other one
                         traffic.statuses["connection refused"] += 1
                         target = (target + 1) % len(urls)
+                        if time.monotonic() - traffic.answered > UNREACHABLE_S:
+                            raise RuntimeError(f"no collector answered for {UNREACHABLE_S} s") from None
                         await asyncio.sleep(0.05)
                         continue
                 traffic.attempts += 1
@@ -187,6 +191,7 @@ async def drive(urls: list[str], secret: str, *, hits: int, connections: int,
                     stream = None
                     target = (target + 1) % len(urls)
                     continue
+                traffic.answered = time.monotonic()
                 traffic.latencies.append(time.monotonic() - started)
                 traffic.statuses[str(status)] += 1
                 if 200 <= status < 300:
