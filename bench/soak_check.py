@@ -130,8 +130,6 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))] * 1000 if ordered else 0.0
 
 
-
-
 def failures(r: dict[str, Any]) -> list[str]:
     out = []
     if r["lost"]:
