@@ -26,13 +26,14 @@ SIGKILL, each started again; the properties table unreachable for ``--outage`` s
 cache serves stale entries, then 503 until it is back); a shard split and two shards merged
 under load (not on moto, whose shards never end).
 
-Then it waits for the archive, reads every landing object with boto3, gzip and json, every
-rollup item, and scans S3, DynamoDB and every process's log for the test clients' addresses
-(tests/security/no_raw_ip.py). The table: sent, acknowledged, 429/503 answers, archived,
-duplicated, lost, p50/p99, peak RSS per process, rollup hits against archived hits. Exit
-status 1 when anything acknowledged is lost, anything is archived twice, the rollups differ
-from the archive, a request got a 5xx other than 503, a raw address is found, or a process
-exited on its own.
+Then it waits for the archive, reads every landing object with boto3, gzip and json, and every
+rollup item; runs `lambdalytics compact` (the day closed at once) and reads the lake with
+pyarrow; and scans S3 (Parquet included), DynamoDB, the stream and every process's log for
+the test clients' addresses (tests/security/no_raw_ip.py). The table: sent, acknowledged,
+429/503 answers, archived, duplicated, lost, p50/p99, peak RSS per process, rollup hits
+against archived hits, the lake's rows. Exit status 1 when anything acknowledged is lost,
+anything is archived twice, the rollups or the lake differ from the archive, a request got a
+5xx other than 503, a raw address is found, or a process exited on its own.
 """
 
 from __future__ import annotations
@@ -226,6 +227,10 @@ def soak(stream: str, hits: int, connections: int, *, faults: list[str], kill_ev
         statuses = [c.stop(signal.SIGTERM) for c in stack.collectors]
         for a in stack.archivers:
             a.stop(signal.SIGTERM)
+        run.note("compacting")
+        lake, in_lake = soak_check.compact(stack)
+        run.note(f"compacted in {lake['seconds']:.0f} s: {lake['rows']:,} rows; scanning for "
+                 "raw addresses")
         findings, scanned = soak_check.scan(stack)
         acked = {i for i, a in enumerate(traffic.acked) if a}
         injected: Counter[str] = Counter()
@@ -247,7 +252,9 @@ def soak(stream: str, hits: int, connections: int, *, faults: list[str], kill_ev
             "archived": sum(1 for k in seen if k in acked),
             "lost": len(acked - set(seen)), "duplicated": sum(1 for v in seen.values() if v > 1),
             "extra": len(set(seen) - acked), "archive_hits": archived_total,
-            "rollup_hits": rollups, "raw_addresses_found": findings, "scanned": scanned,
+            "rollup_hits": rollups, "lake": lake, "lake_lost": len(acked - set(in_lake)),
+            "lake_duplicated": sum(1 for v in in_lake.values() if v > 1),
+            "raw_addresses_found": findings, "scanned": scanned,
             "archiver_kills": run.kills, "collector_exit_statuses": statuses,
             "unexpected_exits": {n.name: n.exits for n in stack.nodes() if n.exits},
             "peak_rss_mb": {n.name: round(n.peak_mb) for n in stack.nodes()},

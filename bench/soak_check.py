@@ -1,16 +1,23 @@
 """What the soak counts once the traffic stops (bench/soak.py): the archive read with boto3,
 gzip and json alone (incrementally: an object is read again only when its ETag changes), the
-rollups, the order of resharded shards, raw client addresses at rest, and the verdict."""
+rollups, the order of resharded shards, the Parquet lake `lambdalytics compact` makes of it
+(read with pyarrow), raw client addresses at rest, and the verdict."""
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import pyarrow.parquet as pq
 
 from bench import soak_traffic
 from bench.soak_stack import PREFIX, PROPERTY, Stack
@@ -107,6 +114,37 @@ def settle(run: Run, timeout: float) -> Archive:
         time.sleep(3)
 
 
+def compact(stack: Stack) -> tuple[dict[str, Any], Counter[int]]:
+    """`lambdalytics compact` as a user runs it, its own process, on the soak's property with
+    its days closed at once (they are today's; a day closes 4 h after its end), then each
+    soak id's rows in the lake: (the run, the ids)."""
+    command = [str(Path(sys.executable).with_name("lambdalytics")), "compact",
+               "--property", PROPERTY, "--close-delay-hours=-24", "--json"]
+    began = time.monotonic()
+    done = subprocess.run(command, env=stack.env, capture_output=True, text=True, timeout=3600)
+    out: dict[str, Any] = {"seconds": time.monotonic() - began, "rows": 0, "objects": 0}
+    seen: Counter[int] = Counter()
+    if done.returncode != 0:
+        out["error"] = (done.stderr or done.stdout)[-2000:]
+        return out, seen
+    report = json.loads(done.stdout)
+    out["days"] = len(report["days"])
+    out["duplicates_dropped"] = sum(d["duplicates"] for d in report["days"])
+    s3, bucket = stack.boto("s3"), stack.settings.resources.archive.name
+    for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=f"lake/property={PROPERTY}/"):
+        for obj in page.get("Contents", ()):
+            body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            paths = pq.read_table(io.BytesIO(body), columns=["page_path"]).column("page_path")
+            out["objects"] += 1
+            for path in paths.to_pylist():
+                out["rows"] += 1
+                found = MARKER.match(path or "")
+                if found:
+                    seen[int(found.group(1))] += 1
+    return out, seen
+
+
 def scan(stack: Stack) -> tuple[int, dict[str, int]]:
     """Raw test-client addresses at rest: (findings, what was scanned)."""
     from tests.security import no_raw_ip
@@ -118,11 +156,12 @@ def scan(stack: Stack) -> tuple[int, dict[str, int]]:
             for line in node.log.read_text(errors="replace").splitlines()]
     report = no_raw_ip.scan_stack(soak_traffic.ADDRESSES, s3=stack.boto("s3"),
                                   buckets=[stack.settings.resources.archive.name],
-                                  dynamodb=ddb, tables=tables, logs=logs)
+                                  dynamodb=ddb, tables=tables, kinesis=stack.boto("kinesis"),
+                                  stream=f"{PREFIX}-hits", logs=logs)
     for finding in report.findings[:10]:
         print("  raw address:", finding)
     return len(report.findings), {"objects": report.objects, "items": report.items,
-                                  "log lines": report.log_lines}
+                                  "records": report.records, "log lines": report.log_lines}
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -138,6 +177,12 @@ def failures(r: dict[str, Any]) -> list[str]:
         out.append(f"{r['duplicated']} hits archived more than once")
     if r["rollup_hits"] != r["archive_hits"]:
         out.append(f"rollups count {r['rollup_hits']} hits, the archive {r['archive_hits']}")
+    lake = r["lake"]
+    if "error" in lake:
+        out.append(f"compaction failed: {lake['error']}")
+    elif lake["rows"] != r["archive_hits"] or r["lake_lost"] or r["lake_duplicated"]:
+        out.append(f"the lake holds {lake['rows']} rows for {r['archive_hits']} archived hits: "
+                   f"{r['lake_lost']} acknowledged hits missing, {r['lake_duplicated']} twice")
     bad = {k: v for k, v in r["statuses"].items() if k.startswith("5") and k != "503"}
     if bad:
         out.append(f"answers {bad}")
@@ -169,6 +214,9 @@ def table(r: dict[str, Any]) -> str:
         ("hits/s (sending)", f"{r['hits_per_s']:,.0f} over {r['seconds']:,.0f} s"),
         ("latency p50 / p99", f"{r['p50_ms']:.0f} / {r['p99_ms']:.0f} ms"),
         ("rollup hits / archive hits", f"{r['rollup_hits']:,} / {r['archive_hits']:,}"),
+        ("lake (compacted): rows / lost / duplicated",
+         f"{r['lake']['rows']:,} in {r['lake']['objects']} objects / {r['lake_lost']:,} / "
+         f"{r['lake_duplicated']:,}, compacted in {r['lake']['seconds']:.0f} s"),
         ("raw client addresses at rest", f"{r['raw_addresses_found']} "
                                          f"({', '.join(f'{v:,} {k}' for k, v in r['scanned'].items())})"),
         ("archiver kills", f"{r['archiver_kills']}"),
@@ -186,7 +234,7 @@ def table(r: dict[str, Any]) -> str:
 def summary(results: list[dict[str, Any]]) -> str:
     """One row per run (``--summarise``): a fault alone per row, as docs/reliability.md has."""
     rows = ["| faults | stream | sent | 2xx | 429 / 503 | no answer | archived | duplicated | "
-            "lost | rollups = archive | p50 / p99 ms | hits/s | injected |",
+            "lost | rollups = archive = lake | p50 / p99 ms | hits/s | injected |",
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |"]
     for r in results:
         s = r["statuses"]
@@ -197,7 +245,7 @@ def summary(results: list[dict[str, Any]]) -> str:
             f"| {','.join(r['faults'])} | {r['stream']} | {r['sent']:,} | {r['acknowledged']:,} | "
             f"{s.get('429', 0):,} / {s.get('503', 0):,} | {s.get('no answer', 0):,} | "
             f"{r['archived']:,} | {r['duplicated']:,} | {r['lost']:,} | "
-            f"{'yes' if r['rollup_hits'] == r['archive_hits'] else 'NO'} | "
+            f"{'yes' if r['rollup_hits'] == r['archive_hits'] == r['lake']['rows'] else 'NO'} | "
             f"{r['p50_ms']:.0f} / {r['p99_ms']:.0f} | {r['hits_per_s']:,.0f} | "
             f"{injected or '; '.join(what[:3]) or '—'}{kills} |")
     return "\n".join(rows)

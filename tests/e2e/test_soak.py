@@ -1,7 +1,8 @@
 """The soak's short run (bench/soak.py; its long runs are in docs/reliability.md): the
 pipeline as separate processes on kinesis-mock, mixed UA, gtag and MP traffic with retries,
 and every fault of its schedule while the hits flow. Nothing acknowledged is lost, nothing is
-archived twice, the rollups count what the archive holds, no raw client address is at rest —
+archived twice, the rollups and the compacted lake count what the archive holds, no raw
+client address is at rest (Parquet and the stream included) —
 and every fault was really injected, so that a schedule that silently stopped firing fails
 here rather than passing."""
 
@@ -32,6 +33,8 @@ def test_the_delivery_contract_holds_through_every_fault(tmp_path: Path) -> None
     assert r["archived"] == r["acknowledged"]
     assert (r["lost"], r["duplicated"], r["extra"]) == (0, 0, 0)
     assert r["rollup_hits"] == r["archive_hits"] == r["sent"]
+    assert r["lake"]["rows"] == r["sent"] and "error" not in r["lake"], r["lake"]
+    assert (r["lake_lost"], r["lake_duplicated"]) == (0, 0)
     assert set(r["by_kind"]) == {"ua", "ua_batch", "gtag", "gtag_batch", "mp"}
     assert not [k for k in r["statuses"] if k.startswith(("4", "5")) and k != "503"], r["statuses"]
 
@@ -56,5 +59,6 @@ def test_the_delivery_contract_holds_through_every_fault(tmp_path: Path) -> None
     assert r["raw_addresses_found"] == 0
     assert r["scanned"]["objects"] > 10
     assert r["scanned"]["items"] > 10
+    assert r["scanned"]["records"] >= r["sent"]  # the stream's, retried copies included
     assert r["scanned"]["log lines"] > 500
     assert all(mb > 50 for mb in r["peak_rss_mb"].values()), r["peak_rss_mb"]
