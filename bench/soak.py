@@ -110,7 +110,12 @@ class Run:
     began: float = field(default_factory=time.monotonic)
 
     def note(self, what: str) -> None:
+        """A fault's event: said, and kept for the result's ``events``."""
         self.events.append((time.monotonic() - self.began, what))
+        self.say(what)
+
+    def say(self, what: str) -> None:
+        """How far the run is: said only."""
         print(f"  {time.monotonic() - self.began:7.1f} s  {self.traffic.hits:>9,} sent  {what}",
               flush=True)
 
@@ -149,7 +154,7 @@ class Run:
         while not self.stop.wait(0.2):
             if time.monotonic() >= next_word:  # a long run says how far it is
                 next_word += 60
-                self.note(f"{self.traffic.acknowledged:,} acknowledged")
+                self.say(f"{self.traffic.acknowledged:,} acknowledged")
             for node in self.stack.nodes():
                 if node.process is not None and node.process.poll() is not None:
                     self.note(f"{node.name} exited on its own ({node.process.returncode})")
@@ -218,7 +223,7 @@ def soak(stream: str, hits: int, connections: int, *, faults: list[str], kill_ev
         seconds = time.monotonic() - began
         run.stop.set()
         thread.join()
-        run.note(f"sent: {traffic.acknowledged:,} of {traffic.hits:,} acknowledged")
+        run.say(f"sent: {traffic.acknowledged:,} of {traffic.hits:,} acknowledged")
         stack.faults([])
         archive = soak_check.settle(run, settle_timeout)
         seen, archived_total = archive.seen, archive.total
@@ -227,10 +232,10 @@ def soak(stream: str, hits: int, connections: int, *, faults: list[str], kill_ev
         statuses = [c.stop(signal.SIGTERM) for c in stack.collectors]
         for a in stack.archivers:
             a.stop(signal.SIGTERM)
-        run.note("compacting")
+        run.say("compacting")
         lake, in_lake = soak_check.compact(stack)
-        run.note(f"compacted in {lake['seconds']:.0f} s: {lake['rows']:,} rows; scanning for "
-                 "raw addresses")
+        run.say(f"compacted in {lake['seconds']:.0f} s: {lake['rows']:,} rows; scanning for "
+                "raw addresses")
         findings, scanned = soak_check.scan(stack)
         acked = {i for i, a in enumerate(traffic.acked) if a}
         injected: Counter[str] = Counter()

@@ -188,6 +188,9 @@ def failures(r: dict[str, Any]) -> list[str]:
         out.append(f"answers {bad}")
     if r["raw_addresses_found"]:
         out.append(f"{r['raw_addresses_found']} raw client addresses at rest")
+    if r["scanned"]["records"] < r["acknowledged"]:  # every acknowledged hit is a record
+        out.append(f"the scan read {r['scanned']['records']:,} of the stream's records, fewer "
+                   f"than the {r['acknowledged']:,} hits acknowledged")
     if r["unexpected_exits"]:
         out.append(f"processes exited on their own: {r['unexpected_exits']}")
     if r["resharding"]["violations"]:
@@ -215,7 +218,8 @@ def table(r: dict[str, Any]) -> str:
         ("latency p50 / p99", f"{r['p50_ms']:.0f} / {r['p99_ms']:.0f} ms"),
         ("rollup hits / archive hits", f"{r['rollup_hits']:,} / {r['archive_hits']:,}"),
         ("lake (compacted): rows / lost / duplicated",
-         f"{r['lake']['rows']:,} in {r['lake']['objects']} objects / {r['lake_lost']:,} / "
+         f"{r['lake']['rows']:,} in {r['lake']['objects']} "
+         f"object{'' if r['lake']['objects'] == 1 else 's'} / {r['lake_lost']:,} / "
          f"{r['lake_duplicated']:,}, compacted in {r['lake']['seconds']:.0f} s"),
         ("raw client addresses at rest", f"{r['raw_addresses_found']} "
                                          f"({', '.join(f'{v:,} {k}' for k, v in r['scanned'].items())})"),
@@ -239,13 +243,14 @@ def summary(results: list[dict[str, Any]]) -> str:
     for r in results:
         s = r["statuses"]
         injected = ", ".join(f"{k.split('.', 1)[1]} {v:,}" for k, v in sorted(r["injected"].items()))
-        what = [w for _, w in r["events"] if "acknowledged" not in w and "started again" not in w]
-        kills = f"; {r['archiver_kills']} kills" if r["archiver_kills"] else ""
+        what = [w for _, w in r["events"] if "started again" not in w]
+        fired = [injected or "; ".join(what[:3])]
+        fired += [f"{r['archiver_kills']} kills"] if r["archiver_kills"] else []
         rows.append(
             f"| {','.join(r['faults'])} | {r['stream']} | {r['sent']:,} | {r['acknowledged']:,} | "
             f"{s.get('429', 0):,} / {s.get('503', 0):,} | {s.get('no answer', 0):,} | "
             f"{r['archived']:,} | {r['duplicated']:,} | {r['lost']:,} | "
             f"{'yes' if r['rollup_hits'] == r['archive_hits'] == r['lake']['rows'] else 'NO'} | "
             f"{r['p50_ms']:.0f} / {r['p99_ms']:.0f} | {r['hits_per_s']:,.0f} | "
-            f"{injected or '; '.join(what[:3]) or '—'}{kills} |")
+            f"{'; '.join(f for f in fired if f) or '—'} |")
     return "\n".join(rows)

@@ -29,7 +29,7 @@ def clean() -> dict[str, Any]:
 def test_a_clean_run_passes_and_its_table_and_row_say_so() -> None:
     r = clean()
     assert soak_check.failures(r) == []
-    assert "| lake (compacted): rows / lost / duplicated | 100 in 1 objects / 0 / 0" in \
+    assert "| lake (compacted): rows / lost / duplicated | 100 in 1 object / 0 / 0" in \
         soak_check.table(r)
     row = soak_check.summary([r]).splitlines()[-1]
     assert row.startswith("| none | kinesalite | 100 | 100 | 0 / 2 | 0 | 100 | 0 | 0 | yes | 2 / 9 |")
@@ -47,6 +47,8 @@ def test_a_clean_run_passes_and_its_table_and_row_say_so() -> None:
     ({"unexpected_exits": {"archiver-1": [1]}}, "exited on their own"),
     ({"resharding": {"shards": 7, "parent_child_pairs": 4, "violations": ["x"]}}, "before parents"),
     ({"acknowledged": 0}, "nothing was acknowledged"),
+    ({"scanned": {"objects": 5, "items": 4, "records": 70, "log lines": 40}},
+     "the scan read 70 of the stream's records"),
 ])
 def test_each_breach_is_named(change: dict[str, Any], named: str) -> None:
     r = clean() | change
@@ -57,3 +59,15 @@ def test_each_breach_is_named(change: dict[str, Any], named: str) -> None:
 def test_a_lake_that_differs_shows_in_the_summary_row() -> None:
     r = clean() | {"lake": {"rows": 99, "objects": 1, "seconds": 1.0}}
     assert "| NO |" in soak_check.summary([r])
+
+
+def test_the_summary_row_names_the_faults_injected_or_the_events_fired() -> None:
+    counted = clean() | {"injected": {"kinesis.put_records.throttle": 1972}}
+    fired = clean() | {"events": [(3.0, "collector-2 SIGKILL"), (4.0, "collector-2 started again")],
+                       "archiver_kills": 3}
+    first, second = soak_check.summary([counted, fired]).splitlines()[-2:]
+    assert first.endswith("| put_records.throttle 1,972 |")
+    assert second.endswith("| collector-2 SIGKILL; 3 kills |")
+    killed = clean() | {"archiver_kills": 3}
+    assert soak_check.summary([killed]).endswith("| 3 kills |")
+    assert soak_check.summary([clean()]).endswith("| — |")

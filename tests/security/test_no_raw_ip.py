@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+import boto3
 import httpx
 import orjson
 import pytest
@@ -15,7 +16,7 @@ import pytest
 from collector.settings import CollectorSettings
 from dashboard.app import create_app as create_dashboard
 from dashboard.settings import DashboardSettings
-from lambdalytics import aws, bootstrap
+from lambdalytics import aws, bootstrap, kinesalite
 from lambdalytics.properties import PropertyStore
 from tests.archiver.harness import Stack, wait_until
 from tests.conftest import Spawn
@@ -50,6 +51,35 @@ def test_the_scanner_finds_every_form_and_nothing_else() -> None:
     for text in ["203.0.113.0", "203.0.113.1990", "1203.0.113.199", "203.0.113.199.5",
                  "2001:db8:ab::", "2001:db8:ab:cd::99", "2001:db8:ab:cd::9a"]:
         assert not search.find(text, "t"), text
+
+
+def test_forms_that_prefix_one_another_are_each_found() -> None:
+    # the pattern shares prefixes (a trie): a shorter form ending inside a longer one's path
+    search = no_raw_ip.Addresses(["192.0.2.1", "192.0.2.12", "192.0.2.123"])
+    found = search.find("a 192.0.2.1, b 192.0.2.12; c 192.0.2.123 d 192.0.2.124 e 192.0.2.13",
+                        "t")
+    assert [f.address for f in found] == ["192.0.2.1", "192.0.2.12", "192.0.2.123"]
+
+
+def test_the_stream_is_read_past_one_page_to_every_shards_end() -> None:
+    # GetRecords answers at most 10,000 records, and kinesalite says MillisBehindLatest 0 on
+    # every page: the address is the last of 10,500 records in one shard
+    emulator = kinesalite.start()
+    try:
+        kinesis = boto3.client("kinesis", endpoint_url=emulator.url, region_name="us-east-1",
+                               aws_access_key_id="x", aws_secret_access_key="x")
+        kinesis.create_stream(StreamName="deep", ShardCount=1)
+        kinesis.get_waiter("stream_exists").wait(StreamName="deep")
+        for call in range(21):
+            kinesis.put_records(StreamName="deep", Records=[
+                {"Data": b"hit %d" % (call * 500 + i), "PartitionKey": "p"} for i in range(500)])
+        kinesis.put_record(StreamName="deep", Data=f"uip={FORWARDED_V4}".encode(),
+                           PartitionKey="p")
+        found, read = no_raw_ip.scan_kinesis(kinesis, "deep", no_raw_ip.Addresses([FORWARDED_V4]))
+    finally:
+        emulator.stop()
+    assert read == 10_501
+    assert [f.address for f in found] == [FORWARDED_V4]
 
 
 @pytest.fixture
