@@ -33,7 +33,8 @@ the test clients' addresses (tests/security/no_raw_ip.py). The table: sent, ackn
 429/503 answers, archived, duplicated, lost, p50/p99, peak RSS per process, rollup hits
 against archived hits, the lake's rows. Exit status 1 when anything acknowledged is lost,
 anything is archived twice, the rollups or the lake differ from the archive, a request got a
-5xx other than 503, a raw address is found, or a process exited on its own.
+5xx other than 503, a raw address is found (or the scan read fewer stream records than hits
+acknowledged), or a process exited on its own.
 """
 
 from __future__ import annotations

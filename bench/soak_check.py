@@ -244,13 +244,13 @@ def summary(results: list[dict[str, Any]]) -> str:
         s = r["statuses"]
         injected = ", ".join(f"{k.split('.', 1)[1]} {v:,}" for k, v in sorted(r["injected"].items()))
         what = [w for _, w in r["events"] if "started again" not in w]
-        fired = [injected or "; ".join(what[:3])]
-        fired += [f"{r['archiver_kills']} kills"] if r["archiver_kills"] else []
+        kills = f"{r['archiver_kills']} kills" if r["archiver_kills"] else ""
+        fired = "; ".join(f for f in (injected or "; ".join(what[:3]), kills) if f)
         rows.append(
             f"| {','.join(r['faults'])} | {r['stream']} | {r['sent']:,} | {r['acknowledged']:,} | "
             f"{s.get('429', 0):,} / {s.get('503', 0):,} | {s.get('no answer', 0):,} | "
             f"{r['archived']:,} | {r['duplicated']:,} | {r['lost']:,} | "
             f"{'yes' if r['rollup_hits'] == r['archive_hits'] == r['lake']['rows'] else 'NO'} | "
             f"{r['p50_ms']:.0f} / {r['p99_ms']:.0f} | {r['hits_per_s']:,.0f} | "
-            f"{'; '.join(f for f in fired if f) or '—'} |")
+            f"{fired or '—'} |")
     return "\n".join(rows)

@@ -152,11 +152,11 @@ def scan_kinesis(kinesis: Any, stream: str, search: Addresses) -> tuple[list[Fin
     for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
         it = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"],
                                         ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        where = f"kinesis:{stream}/{shard['ShardId']}"
         while it:  # to a closed shard's end (no next iterator), or an open one's tip
             resp = kinesis.get_records(ShardIterator=it, Limit=10_000)
             for r in resp["Records"]:
                 read += 1
-                where = f"kinesis:{stream}/{shard['ShardId']}"
                 found += search.find(_bytes(r["Data"]) + " " + r["PartitionKey"], where)
             if not resp["Records"] and resp.get("MillisBehindLatest", 0) == 0:
                 break
